@@ -1,0 +1,176 @@
+//! `skiff bench`: performance figures printed, not asserted (shared machines are noisy).
+//! `ingest`: chunks/s of a full ingest of a generated wiki and search latency p50/p99 over it.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::ingest::indexer::{Indexer, Progress};
+use crate::ingest::sync;
+use crate::providers::store::Access;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("bench: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::indexer::IngestError),
+    #[error(transparent)]
+    Scan(#[from] crate::ingest::sync::ScanError),
+    #[error(transparent)]
+    Store(#[from] crate::providers::store::StoreError),
+    #[error(transparent)]
+    Search(#[from] crate::search::SearchError),
+}
+
+#[derive(Debug, Serialize)]
+pub struct IngestBench {
+    pub files: usize,
+    pub chunks: usize,
+    pub ingest_seconds: f64,
+    pub chunks_per_second: f64,
+    pub queries: usize,
+    pub search_p50_ms: f64,
+    pub search_p99_ms: f64,
+    pub embed_model: String,
+    pub store: String,
+}
+
+const TOPICS: &[&str] = &[
+    "expense reports",
+    "VPN access",
+    "release trains",
+    "badge readers",
+    "laptop refresh",
+    "incident reviews",
+    "database failover",
+    "office parking",
+    "security training",
+    "field tablets",
+    "battery recalls",
+    "travel booking",
+];
+const VERBS: &[&str] = &[
+    "requires",
+    "needs",
+    "is approved by",
+    "is tracked in",
+    "escalates to",
+    "is documented in",
+];
+
+/// Writes a wiki of Markdown pages; about six chunks per page at the default chunk size.
+pub fn generate_wiki(root: &Path, pages: usize) -> std::io::Result<()> {
+    for i in 0..pages {
+        let topic = TOPICS[i % TOPICS.len()];
+        let dir = root.join(format!("team-{:02}", i % 40));
+        std::fs::create_dir_all(&dir)?;
+        let mut page = format!("---\ntitle: {topic} note {i}\n---\n# {topic} note {i}\n");
+        for s in 0..6 {
+            page.push_str(&format!("\n## Section {s} of note {i}\n\n"));
+            for k in 0..9 {
+                let verb = VERBS[(i + s + k) % VERBS.len()];
+                page.push_str(&format!(
+                    "Step {k} of the {topic} procedure {verb} ticket PL-{i}{s}{k} and must be \
+                     finished within {} business days by the on-call owner. ",
+                    (i + k) % 9 + 1
+                ));
+            }
+            page.push('\n');
+        }
+        std::fs::write(dir.join(format!("note-{i:05}.md")), page)?;
+    }
+    Ok(())
+}
+
+pub async fn ingest_bench(
+    app: &App,
+    wiki: &Path,
+    queries: usize,
+    progress: &dyn Progress,
+) -> Result<IngestBench, BenchError> {
+    let root = sync::canonical_root(wiki)?;
+    let existing = app.store.sources(&root.display().to_string()).await?;
+    let plan = sync::plan(&root, existing, app.config.ingest.max_file_bytes)?;
+    let files = plan.added.len() + plan.changed.len();
+    let indexer = Indexer {
+        embedder: app.embedder.as_ref(),
+        store: app.store.as_ref(),
+        limits: app.chunk_limits(),
+        batch_size: app.config.embed.batch_size,
+        progress,
+        cancel: CancellationToken::new(),
+    };
+    let report = indexer.run(plan).await?;
+    let mut latencies = Vec::with_capacity(queries);
+    for q in 0..queries {
+        let topic = TOPICS[q % TOPICS.len()];
+        let query = format!("who approves step {} of {topic} ticket PL-{q}", q % 9);
+        let t = Instant::now();
+        let hits = crate::search::search(
+            app.embedder.as_ref(),
+            app.store.as_ref(),
+            &query,
+            app.config.search.k,
+            app.config.search.prefetch,
+            Access::Groups(Vec::new()),
+        )
+        .await?;
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        if hits.is_empty() {
+            return Err(BenchError::Io(std::io::Error::other(
+                "search returned no hits",
+            )));
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(IngestBench {
+        files,
+        chunks: report.chunks_written,
+        ingest_seconds: report.seconds,
+        chunks_per_second: report.chunks_per_second,
+        queries,
+        search_p50_ms: percentile(&latencies, 0.50),
+        search_p99_ms: percentile(&latencies, 0.99),
+        embed_model: app.embedder.name().to_string(),
+        store: app.store.name().to_string(),
+    })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 51.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn generated_wiki_has_the_requested_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        generate_wiki(dir.path(), 7).unwrap();
+        let n = walkdir::WalkDir::new(dir.path())
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .count();
+        assert_eq!(n, 7);
+    }
+}

@@ -1,0 +1,527 @@
+//! Typed settings: compiled-in defaults, then `config.toml`, then `SKIFF__SECTION__KEY` env
+//! overrides, validated once at start so a bad key or value is one clear error naming it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Prefix of environment overrides: `SKIFF__INGEST__CHUNK_TOKENS=300` sets `ingest.chunk_tokens`.
+pub const ENV_PREFIX: &str = "SKIFF__";
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{origin}: key `{key}`: {message}")]
+    Key {
+        origin: String,
+        key: String,
+        message: String,
+    },
+    #[error(
+        "environment variable {var}: `{key}` is not a config section.key \
+         (expected {ENV_PREFIX}SECTION__KEY, e.g. SKIFF__STORE__DATA_DIR)"
+    )]
+    EnvKey { var: String, key: String },
+    #[error("{key} = {value}: {message}{origin}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        message: String,
+        /// " (from FILE ...)" when known.
+        origin: String,
+    },
+    #[error("{key}: {path} not found. {hint}")]
+    MissingFile {
+        key: &'static str,
+        path: PathBuf,
+        hint: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub models: ModelsConfig,
+    pub embed: EmbedConfig,
+    pub ingest: IngestConfig,
+    pub search: SearchConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// Embedded qdrant-edge shard on disk under `data_dir`: no server needed.
+    Edge,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub backend: StoreBackend,
+    /// Where the embedded store and caches live. Relative paths resolve against the directory
+    /// of the config file that set them (or the working directory for `--data-dir`).
+    pub data_dir: PathBuf,
+    pub collection: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Edge,
+            data_dir: PathBuf::from("data"),
+            collection: "wiki".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Folder that `scripts/fetch-models.sh` fills; relative model paths resolve against it.
+    pub dir: PathBuf,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("/var/tmp/skiff-models"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbedConfig {
+    /// Folder with model.onnx, tokenizer.json, config.json, special_tokens_map.json,
+    /// tokenizer_config.json (relative to `models.dir`).
+    pub model: PathBuf,
+    /// ONNX Runtime shared library (relative to `models.dir`).
+    pub onnxruntime: PathBuf,
+    /// Texts per inference batch.
+    pub batch_size: usize,
+    /// Inference threads; 0 = every core.
+    pub threads: usize,
+    /// Longest input in tokens; longer inputs are truncated by the tokenizer.
+    pub max_length: usize,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        Self {
+            model: PathBuf::from("minilm"),
+            onnxruntime: PathBuf::from("onnxruntime/libonnxruntime.so"),
+            batch_size: 32,
+            threads: 0,
+            max_length: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Upper bound of a chunk in embedding-model tokens, heading path included.
+    pub chunk_tokens: usize,
+    /// Tokens of the previous chunk repeated at the start of the next one in a section.
+    pub overlap_tokens: usize,
+    /// Files larger than this are reported and skipped.
+    pub max_file_bytes: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            chunk_tokens: 200,
+            overlap_tokens: 24,
+            max_file_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Hits returned when `-k` is not given.
+    pub k: usize,
+    /// Candidates each of the dense and keyword retrievers contribute before fusion.
+    pub prefetch: usize,
+    /// Characters of chunk text shown in the human-readable hit list.
+    pub snippet_chars: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            k: 5,
+            prefetch: 40,
+            snippet_chars: 220,
+        }
+    }
+}
+
+/// Where a config came from, for error messages and relative paths.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// The file that was read, if any (the default ./config.toml may be absent).
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (required when `explicit`), then env overrides from `env`,
+    /// resolves relative paths and validates.
+    pub fn load(
+        file: &Path,
+        explicit: bool,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<LoadedConfig, ConfigError> {
+        let (mut table, origin, read_file) = match std::fs::read_to_string(file) {
+            Ok(text) => {
+                let table: toml::Table =
+                    toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+                        path: file.to_path_buf(),
+                        message: e.to_string(),
+                    })?;
+                (table, file.display().to_string(), Some(file.to_path_buf()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                (toml::Table::new(), "defaults".to_string(), None)
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: file.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let overridden = apply_env(&mut table, env)?;
+        let origin = if overridden.is_empty() {
+            origin
+        } else {
+            format!("{origin} (with env {})", overridden.join(", "))
+        };
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Key {
+                origin: origin.clone(),
+                key: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        let base = read_file
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        config.store.data_dir = resolve(&base, &config.store.data_dir);
+        config.models.dir = resolve(&base, &config.models.dir);
+        config.validate().map_err(|e| match e {
+            ConfigError::Invalid {
+                key,
+                value,
+                message,
+                ..
+            } => ConfigError::Invalid {
+                key,
+                value,
+                message,
+                origin: format!(" (set in {origin})"),
+            },
+            other => other,
+        })?;
+        Ok(LoadedConfig {
+            config,
+            file: read_file,
+        })
+    }
+
+    /// Checks values that parse but make no sense; file existence is checked by
+    /// [`Config::embed_files`] only when a command needs the model.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, value: &dyn std::fmt::Display, message: &str| ConfigError::Invalid {
+            key,
+            value: value.to_string(),
+            message: message.to_string(),
+            origin: String::new(),
+        };
+        let i = &self.ingest;
+        if !(32..=2048).contains(&i.chunk_tokens) {
+            return Err(bad(
+                "ingest.chunk_tokens",
+                &i.chunk_tokens,
+                "must be between 32 and 2048",
+            ));
+        }
+        if i.chunk_tokens > self.embed.max_length {
+            return Err(bad(
+                "ingest.chunk_tokens",
+                &i.chunk_tokens,
+                "must not exceed embed.max_length, or chunk tails would be cut off",
+            ));
+        }
+        if i.overlap_tokens * 2 > i.chunk_tokens {
+            return Err(bad(
+                "ingest.overlap_tokens",
+                &i.overlap_tokens,
+                "must be at most half of ingest.chunk_tokens",
+            ));
+        }
+        if i.max_file_bytes == 0 {
+            return Err(bad("ingest.max_file_bytes", &0, "must be positive"));
+        }
+        if self.embed.batch_size == 0 || self.embed.batch_size > 1024 {
+            return Err(bad(
+                "embed.batch_size",
+                &self.embed.batch_size,
+                "must be between 1 and 1024",
+            ));
+        }
+        if !(16..=8192).contains(&self.embed.max_length) {
+            return Err(bad(
+                "embed.max_length",
+                &self.embed.max_length,
+                "must be between 16 and 8192",
+            ));
+        }
+        if self.search.k == 0 || self.search.k > 1000 {
+            return Err(bad(
+                "search.k",
+                &self.search.k,
+                "must be between 1 and 1000",
+            ));
+        }
+        if self.search.prefetch == 0 {
+            return Err(bad("search.prefetch", &0, "must be positive"));
+        }
+        if self.store.collection.is_empty()
+            || !self
+                .store
+                .collection
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(bad(
+                "store.collection",
+                &format!("{:?}", self.store.collection),
+                "use letters, digits, '-' and '_' only",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The embedding model's files, checked to exist.
+    pub fn embed_files(&self) -> Result<EmbedFiles, ConfigError> {
+        const HINT: &str = "Run scripts/fetch-models.sh, or point the key at your copy \
+                            (config.toml, or the SKIFF__SECTION__KEY env variable).";
+        let dir = resolve(&self.models.dir, &self.embed.model);
+        let need = |key: &'static str, path: PathBuf| {
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(ConfigError::MissingFile {
+                    key,
+                    path,
+                    hint: HINT,
+                })
+            }
+        };
+        Ok(EmbedFiles {
+            onnx: need("embed.model", dir.join("model.onnx"))?,
+            tokenizer: need("embed.model", dir.join("tokenizer.json"))?,
+            config: need("embed.model", dir.join("config.json"))?,
+            special_tokens_map: need("embed.model", dir.join("special_tokens_map.json"))?,
+            tokenizer_config: need("embed.model", dir.join("tokenizer_config.json"))?,
+            onnxruntime: need(
+                "embed.onnxruntime",
+                resolve(&self.models.dir, &self.embed.onnxruntime),
+            )?,
+        })
+    }
+}
+
+/// Paths of everything the embedding model needs, all known to exist.
+#[derive(Debug, Clone)]
+pub struct EmbedFiles {
+    pub onnx: PathBuf,
+    pub tokenizer: PathBuf,
+    pub config: PathBuf,
+    pub special_tokens_map: PathBuf,
+    pub tokenizer_config: PathBuf,
+    pub onnxruntime: PathBuf,
+}
+
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// Overlays `SKIFF__SECTION__KEY=value` variables onto the table; values parse as TOML
+/// scalars/arrays where they can (`300`, `true`, `["a","b"]`) and as strings otherwise.
+/// Returns the names of the variables applied.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<String>, ConfigError> {
+    let vars: BTreeMap<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
+    let mut applied = Vec::new();
+    for (var, raw) in vars {
+        let path: Vec<String> = var[ENV_PREFIX.len()..]
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if path.len() < 2 || path.iter().any(String::is_empty) {
+            return Err(ConfigError::EnvKey {
+                key: path.join("."),
+                var,
+            });
+        }
+        let value = parse_env_value(&raw);
+        let mut node = &mut *table;
+        for part in &path[..path.len() - 1] {
+            let entry = node
+                .entry(part.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            node = match entry {
+                toml::Value::Table(t) => t,
+                _ => {
+                    return Err(ConfigError::EnvKey {
+                        key: path.join("."),
+                        var,
+                    });
+                }
+            };
+        }
+        if let Some(last) = path.last() {
+            node.insert(last.clone(), value);
+        }
+        applied.push(var);
+    }
+    Ok(applied)
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    #[derive(Deserialize)]
+    struct Probe {
+        v: toml::Value,
+    }
+    toml::from_str::<Probe>(&format!("v = {raw}"))
+        .map(|p| p.v)
+        .unwrap_or_else(|_| toml::Value::String(raw.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("config.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn shipped_config_parses_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let loaded = Config::load(&path, true, Vec::new()).unwrap();
+        assert_eq!(loaded.config.store.backend, StoreBackend::Edge);
+        assert!(loaded.config.store.data_dir.ends_with("data"));
+    }
+
+    #[test]
+    fn missing_default_file_gives_defaults_but_explicit_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nope.toml");
+        let loaded = Config::load(&p, false, Vec::new()).unwrap();
+        assert_eq!(loaded.config.search.k, 5);
+        let err = Config::load(&p, true, Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("nope.toml"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "[ingest]\nchunk_tokns = 100\n");
+        let err = Config::load(&p, true, Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("chunk_tokns"), "{err}");
+        assert!(err.contains("ingest"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_type_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "[search]\nk = \"five\"\n");
+        let err = Config::load(&p, true, Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("search.k"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_value_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "[ingest]\nchunk_tokens = 5\n");
+        let err = Config::load(&p, true, Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("ingest.chunk_tokens = 5"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_is_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "[search]\nk = 7\n");
+        let env = vec![
+            ("SKIFF__SEARCH__K".to_string(), "9".to_string()),
+            ("SKIFF__STORE__DATA_DIR".to_string(), "/tmp/x y".to_string()),
+            ("UNRELATED".to_string(), "1".to_string()),
+        ];
+        let c = Config::load(&p, true, env).unwrap().config;
+        assert_eq!(c.search.k, 9);
+        assert_eq!(c.store.data_dir, PathBuf::from("/tmp/x y"));
+    }
+
+    #[test]
+    fn env_unknown_key_names_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "");
+        let env = vec![("SKIFF__SEARCH__KAY".to_string(), "3".to_string())];
+        let err = Config::load(&p, true, env).unwrap_err().to_string();
+        assert!(err.contains("SKIFF__SEARCH__KAY"), "{err}");
+        assert!(err.contains("kay"), "{err}");
+        let env = vec![("SKIFF__NOSECTION".to_string(), "3".to_string())];
+        let err = Config::load(&p, true, env).unwrap_err().to_string();
+        assert!(err.contains("SKIFF__NOSECTION"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "[store]\ndata_dir = \"d\"\n[models]\ndir = \"m\"\n",
+        );
+        let c = Config::load(&p, true, Vec::new()).unwrap().config;
+        assert_eq!(c.store.data_dir, dir.path().join("d"));
+        assert_eq!(c.models.dir, dir.path().join("m"));
+    }
+
+    #[test]
+    fn missing_model_file_names_key_and_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::default();
+        c.models.dir = dir.path().to_path_buf();
+        let err = c.embed_files().unwrap_err().to_string();
+        assert!(err.contains("embed.model"), "{err}");
+        assert!(err.contains("model.onnx"), "{err}");
+        assert!(err.contains("fetch-models.sh"), "{err}");
+    }
+}

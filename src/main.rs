@@ -1,0 +1,290 @@
+//! The `skiff` command line: parses flags, loads the config, builds the app and runs one
+//! command. Errors end here, as one readable message and a non-zero exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use skiff::app::{self, App};
+use skiff::config::Config;
+use skiff::frontends::cli;
+use skiff::ingest::indexer::{Indexer, IngestReport};
+use skiff::ingest::sync;
+use skiff::providers::store::Access;
+
+#[derive(Parser)]
+#[command(
+    name = "skiff",
+    version,
+    about = "Agentic RAG assistant over your internal wiki"
+)]
+struct Cli {
+    /// Config file (missing default is fine: compiled-in defaults apply).
+    #[arg(long, global = true, default_value = "config.toml")]
+    config: PathBuf,
+    /// Where the embedded store and caches live (overrides store.data_dir).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// More log output (-v info, -vv debug); RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sync wiki folders into the vector store (only changed files are re-embedded).
+    Ingest {
+        /// Wiki folders (Markdown, HTML, plain text).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print what would be added, replaced and deleted; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Hybrid (dense + keyword) search over the ingested wiki.
+    Search {
+        query: String,
+        /// Number of hits (default: search.k).
+        #[arg(short)]
+        k: Option<usize>,
+        #[arg(long)]
+        json: bool,
+        /// Also search pages restricted to this acl group (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Search every page whatever its acl (operators only).
+        #[arg(long, conflicts_with = "groups")]
+        all_groups: bool,
+    },
+    /// Print performance figures (not asserted anywhere).
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Ingest a generated wiki into a temporary store; print chunks/s and search p50/p99.
+    Ingest {
+        /// Approximate number of chunks to generate (at least 5,000 for comparable figures).
+        #[arg(long, default_value_t = 5000)]
+        chunks: usize,
+        /// Search queries to time after the ingest.
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    // qdrant-edge logs internal initialisation warnings (feature flags, mmap probe) that say nothing to users.
+    let default = match verbose {
+        0 => "warn,qdrant_edge=error",
+        1 => "info,qdrant_edge=error",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let explicit = cli.config != std::path::Path::new("config.toml");
+    let mut config = Config::load(&cli.config, explicit, std::env::vars())?.config;
+    if let Some(dir) = cli.data_dir {
+        config.store.data_dir = dir;
+    }
+    let cancel = CancellationToken::new();
+    spawn_signal_handler(cancel.clone());
+    match cli.command {
+        Command::Ingest {
+            paths,
+            dry_run,
+            json,
+        } => ingest(config, paths, dry_run, json, cancel).await,
+        Command::Search {
+            query,
+            k,
+            json,
+            groups,
+            all_groups,
+        } => {
+            let app = App::build(config).await?;
+            let k = k.unwrap_or(app.config.search.k);
+            let access = if all_groups {
+                Access::All
+            } else {
+                Access::Groups(groups)
+            };
+            let hits = skiff::search::search(
+                app.embedder.as_ref(),
+                app.store.as_ref(),
+                &query,
+                k,
+                app.config.search.prefetch,
+                access,
+            )
+            .await?;
+            if json {
+                println!("{}", serde_json::json!({ "hits": hits }));
+            } else {
+                cli::print_hits(&hits, app.config.search.snippet_chars);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Ingest {
+                    chunks,
+                    queries,
+                    json,
+                },
+        } => {
+            let work = tempfile::tempdir().context("creating a temporary folder")?;
+            let wiki = work.path().join("wiki");
+            // About six chunks per generated page at the default chunk size.
+            skiff::bench::generate_wiki(&wiki, chunks.div_ceil(6).max(1))?;
+            config.store.data_dir = work.path().join("data");
+            let app = App::build(config).await?;
+            let progress = cli::TerminalProgress::new("bench ingest");
+            let figures = skiff::bench::ingest_bench(&app, &wiki, queries, &progress).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&figures)?);
+            } else {
+                cli::print_ingest_bench(&figures);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM asks long work to stop at the next safe point; a second one exits now.
+fn spawn_signal_handler(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("stopping after the current batch (press Ctrl-C again to exit now)");
+        cancel.cancel();
+        wait_for_signal().await;
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn ingest(
+    config: Config,
+    paths: Vec<PathBuf>,
+    dry_run: bool,
+    json: bool,
+    cancel: CancellationToken,
+) -> Result<ExitCode> {
+    let roots = paths
+        .iter()
+        .map(|p| sync::canonical_root(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    if dry_run {
+        let store = if app::store_path(&config).exists() {
+            Some(app::open_store(&config, None).await?)
+        } else {
+            None
+        };
+        for root in &roots {
+            let existing = match &store {
+                Some(s) => s.sources(&root.display().to_string()).await?,
+                None => Default::default(),
+            };
+            let plan = sync::plan(root, existing, config.ingest.max_file_bytes)?;
+            cli::print_plan(&plan);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let app = App::build(config).await?;
+    let progress = cli::TerminalProgress::new("ingest");
+    let indexer = Indexer {
+        embedder: app.embedder.as_ref(),
+        store: app.store.as_ref(),
+        limits: app.chunk_limits(),
+        batch_size: app.config.embed.batch_size,
+        progress: &progress,
+        cancel: cancel.clone(),
+    };
+    let mut total = IngestReport::default();
+    for root in &roots {
+        let existing = app.store.sources(&root.display().to_string()).await?;
+        let max = app.config.ingest.max_file_bytes;
+        let root_for_scan = root.clone();
+        let plan = tokio::task::spawn_blocking(move || sync::plan(&root_for_scan, existing, max))
+            .await
+            .context("scanning the wiki folder")??;
+        let report = indexer.run(plan).await?;
+        total.merge(report);
+        if cancel.is_cancelled() {
+            break;
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&total)?);
+    } else {
+        cli::print_report(&total);
+    }
+    Ok(if total.cancelled {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `skiff` binary, the real embedding model from disk and the real
+//! embedded qdrant-edge store. Models come from scripts/fetch-models.sh (run by scripts/test.sh).
+
+mod common;
+mod config_cli;
+mod ingest;
+mod search;
