@@ -2,7 +2,7 @@
 //! ONNX Runtime loaded from a shared library on disk. No hub access.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use fastembed::{
@@ -63,11 +63,7 @@ impl FastEmbedder {
             path: path.display().to_string(),
             message,
         };
-        let env = ort::init_from(&files.onnxruntime)
-            .map_err(|e| load_err(&files.onnxruntime, e.to_string()))?
-            .with_name("skiff")
-            .build()
-            .map_err(|e| load_err(&files.onnxruntime, e.to_string()))?;
+        let env = ort_environment(&files.onnxruntime)?;
         let tokenizer_files = TokenizerFiles {
             tokenizer_file: read(&files.tokenizer)?,
             config_file: read(&files.config)?,
@@ -102,6 +98,24 @@ impl FastEmbedder {
             counter: HfTokenCounter::from_file(&files.tokenizer)?,
         })
     }
+}
+
+/// ONNX Runtime allows one environment per process: the first model load creates it from the
+/// configured library and later loads (tests, re-opened apps) share it.
+fn ort_environment(library: &Path) -> Result<ort::environment::Environment, EmbedError> {
+    static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        ort::init_from(library)
+            .map_err(|e| e.to_string())?
+            .with_name("skiff")
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(|message| EmbedError::Load {
+        path: library.display().to_string(),
+        message,
+    })
 }
 
 fn hidden_size(config_json: &[u8]) -> Option<usize> {
