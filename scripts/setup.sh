@@ -20,4 +20,5 @@ if ! rustup component list --installed 2>/dev/null | grep -q '^clippy'; then
 fi
 
 scripts/patch-crates.sh
-scripts/fetch-models.sh --only "${SKIFF_MODELS:-embed}" >/dev/null
+scripts/fetch-models.sh --only "${SKIFF_MODELS:-all}" >/dev/null
+scripts/fetch-peers.sh >/dev/null

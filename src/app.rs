@@ -3,10 +3,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError, StoreBackend};
+use std::collections::HashMap;
+
+use crate::config::{Config, ConfigError, ModelRole, StoreBackend};
 use crate::ingest::chunker::ChunkLimits;
 use crate::providers::embed::fastembed::FastEmbedder;
 use crate::providers::embed::{EmbedError, Embedder};
+use crate::providers::llm::{self, ChatModel, LlmError};
 use crate::providers::store::edge::EdgeStore;
 use crate::providers::store::{StoreError, VectorStore};
 
@@ -18,12 +21,44 @@ pub enum AppError {
     Embed(#[from] EmbedError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Llm(#[from] LlmError),
 }
 
 pub struct App {
     pub config: Config,
     pub embedder: Arc<dyn Embedder>,
     pub store: Arc<dyn VectorStore>,
+    models: Models,
+}
+
+/// Chat models by configured name, loaded on first use and shared by every role that maps to
+/// the same name (a local model is never loaded twice).
+#[derive(Default)]
+pub struct Models {
+    loaded: tokio::sync::Mutex<HashMap<String, Arc<dyn ChatModel>>>,
+}
+
+impl Models {
+    pub async fn for_role(
+        &self,
+        config: &Config,
+        role: ModelRole,
+    ) -> Result<Arc<dyn ChatModel>, AppError> {
+        let spec = config.model_for(role)?;
+        let name = match &spec {
+            crate::config::ModelSpec::Local { name, .. }
+            | crate::config::ModelSpec::Remote { name, .. } => name.clone(),
+        };
+        // Held across the load so two roles asking at once do not load the model twice.
+        let mut loaded = self.loaded.lock().await;
+        if let Some(model) = loaded.get(&name) {
+            return Ok(Arc::clone(model));
+        }
+        let model = llm::connect(&spec).await?;
+        loaded.insert(name, Arc::clone(&model));
+        Ok(model)
+    }
 }
 
 impl App {
@@ -40,7 +75,13 @@ impl App {
             config,
             embedder: Arc::new(embedder),
             store,
+            models: Models::default(),
         })
+    }
+
+    /// The chat model for a role (loaded on first use).
+    pub async fn model(&self, role: ModelRole) -> Result<Arc<dyn ChatModel>, AppError> {
+        self.models.for_role(&self.config, role).await
     }
 
     pub fn chunk_limits(&self) -> ChunkLimits {

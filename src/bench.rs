@@ -73,7 +73,7 @@ pub fn generate_wiki(root: &Path, pages: usize) -> std::io::Result<()> {
         let mut page = format!("---\ntitle: {topic} note {i}\n---\n# {topic} note {i}\n");
         for s in 0..6 {
             page.push_str(&format!("\n## Section {s} of note {i}\n\n"));
-            for k in 0..9 {
+            for k in 0..4 {
                 let verb = VERBS[(i + s + k) % VERBS.len()];
                 page.push_str(&format!(
                     "Step {k} of the {topic} procedure {verb} ticket PL-{i}{s}{k} and must be \
@@ -173,4 +173,130 @@ mod tests {
             .count();
         assert_eq!(n, 7);
     }
+}
+
+/// Local chat adapter vs llama.cpp on the same GGUF and thread count.
+#[derive(Debug, Serialize)]
+pub struct LlmBench {
+    pub model: String,
+    pub file: String,
+    pub threads: usize,
+    pub runs: usize,
+    pub prompt_tokens: u32,
+    pub local_prompt_tps: f64,
+    pub local_decode_tps: f64,
+    pub peer_prompt_tps: Option<f64>,
+    pub peer_decode_tps: Option<f64>,
+    /// local / llama.cpp
+    pub prompt_ratio: Option<f64>,
+    pub decode_ratio: Option<f64>,
+    pub peer_note: Option<String>,
+}
+
+/// A prompt of a few hundred tokens that asks for a long answer; `run` varies its first line so
+/// neither engine's prefix cache can skip the prompt.
+pub fn bench_prompt(run: usize) -> Vec<crate::providers::llm::ChatMessage> {
+    use crate::providers::llm::ChatMessage;
+    let mut context = String::new();
+    for i in 0..12 {
+        context.push_str(&format!(
+            "Section {i}: the Tern field tablet team reviewed battery tests, pricing, display \
+             brightness, drop ratings and shipping schedules for region {i}, and agreed on the \
+             next steps with the support and sales teams. "
+        ));
+    }
+    vec![
+        ChatMessage::system(format!("Run {run}. You write detailed summaries.")),
+        ChatMessage::user(format!(
+            "{context}\n\nWrite a long, detailed summary of the notes above, section by section."
+        )),
+    ]
+}
+
+pub fn mean(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        0.0
+    } else {
+        xs.iter().sum::<f64>() / xs.len() as f64
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmBenchError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Llm(#[from] crate::providers::llm::LlmError),
+    #[error("bench llm: {0}")]
+    Other(String),
+}
+
+/// Times the local adapter, then llama.cpp on the same file and thread count.
+pub async fn llm_bench(
+    config: &crate::config::Config,
+    model: &str,
+    runs: usize,
+    max_tokens: u32,
+    peer_python: &Path,
+) -> Result<LlmBench, LlmBenchError> {
+    use crate::config::ModelSpec;
+    use crate::providers::llm::{self, ChatRequest};
+    let local =
+        config.models.local.get(model).ok_or_else(|| {
+            LlmBenchError::Other(format!("no model {model:?} under [models.local]"))
+        })?;
+    let path = config.models.dir.join(&local.file);
+    let spec = ModelSpec::Local {
+        name: model.to_string(),
+        path: path.clone(),
+        config: local.clone(),
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let runs = runs.max(1);
+    let chat = llm::connect(&spec).await?;
+    // Warm-up, then timed runs, each with a prompt the prefix cache has not seen.
+    chat.chat(ChatRequest::new(bench_prompt(0), 4)).await?;
+    let (mut p, mut d, mut prompt_tokens) = (Vec::new(), Vec::new(), 0);
+    for run in 1..=runs {
+        let r = chat
+            .chat(ChatRequest::new(bench_prompt(run), max_tokens))
+            .await?;
+        prompt_tokens = r.usage.prompt_tokens;
+        p.push(f64::from(r.timing.prompt_tokens_per_second.unwrap_or(0.0)));
+        d.push(f64::from(r.timing.decode_tokens_per_second.unwrap_or(0.0)));
+    }
+    drop(chat);
+    let (local_prompt, local_decode) = (mean(&p), mean(&d));
+
+    let peer = async {
+        let server = llm::llamacpp::LlamaCppServer::start(peer_python, &path, threads).await?;
+        server.timed_completion(&bench_prompt(0), 4).await?;
+        let (mut p, mut d) = (Vec::new(), Vec::new());
+        for run in 1..=runs {
+            let t = server
+                .timed_completion(&bench_prompt(run), max_tokens)
+                .await?;
+            p.push(t.prompt_tps);
+            d.push(t.decode_tps);
+        }
+        Ok::<_, crate::providers::llm::LlmError>((mean(&p), mean(&d)))
+    };
+    let (peer_prompt, peer_decode, peer_note) = match peer.await {
+        Ok((a, b)) => (Some(a), Some(b), None),
+        Err(e) => (None, None, Some(e.to_string())),
+    };
+    Ok(LlmBench {
+        model: model.to_string(),
+        file: path.display().to_string(),
+        threads,
+        runs,
+        prompt_tokens,
+        local_prompt_tps: local_prompt,
+        local_decode_tps: local_decode,
+        peer_prompt_tps: peer_prompt,
+        peer_decode_tps: peer_decode,
+        prompt_ratio: peer_prompt.filter(|x| *x > 0.0).map(|x| local_prompt / x),
+        decode_ratio: peer_decode.filter(|x| *x > 0.0).map(|x| local_decode / x),
+        peer_note,
+    })
 }

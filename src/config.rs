@@ -54,6 +54,7 @@ pub struct Config {
     pub embed: EmbedConfig,
     pub ingest: IngestConfig,
     pub search: SearchConfig,
+    pub roles: RolesConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,14 +89,129 @@ impl Default for StoreConfig {
 pub struct ModelsConfig {
     /// Folder that `scripts/fetch-models.sh` fills; relative model paths resolve against it.
     pub dir: PathBuf,
+    /// Chat models run in-process (mistral.rs), by name.
+    pub local: BTreeMap<String, LocalModelConfig>,
+    /// Chat models behind an OpenAI-compatible endpoint, by name.
+    pub remote: BTreeMap<String, RemoteModelConfig>,
 }
 
 impl Default for ModelsConfig {
     fn default() -> Self {
+        let local = |file: &str| LocalModelConfig {
+            file: PathBuf::from(file),
+            ..LocalModelConfig::default()
+        };
         Self {
             dir: PathBuf::from("/var/tmp/skiff-models"),
+            local: BTreeMap::from([
+                (
+                    "qwen-1_5b".to_string(),
+                    local("gguf/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
+                ),
+                (
+                    "qwen-0_5b".to_string(),
+                    local("gguf/qwen2.5-coder-0.5b-instruct.gguf"),
+                ),
+                (
+                    "smollm2".to_string(),
+                    local("gguf/smollm2-135m-instruct-q4_1.gguf"),
+                ),
+            ]),
+            remote: BTreeMap::new(),
         }
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocalModelConfig {
+    /// GGUF file (relative to `models.dir`).
+    pub file: PathBuf,
+    /// Sequences decoded together.
+    pub max_concurrent: usize,
+    /// Requests admitted at once (running + waiting); more get a "busy" error.
+    pub queue: usize,
+    /// Seconds one request may take, queue wait included.
+    pub timeout_secs: u64,
+}
+
+impl Default for LocalModelConfig {
+    fn default() -> Self {
+        Self {
+            file: PathBuf::new(),
+            max_concurrent: 2,
+            queue: 16,
+            timeout_secs: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteModelConfig {
+    /// OpenAI-compatible base URL including the version, e.g. `http://10.0.0.5:8000/v1`.
+    pub base_url: String,
+    /// Model name the server expects.
+    pub model: String,
+    /// Name of the environment variable holding the API key (unset = no auth).
+    pub api_key_env: Option<String>,
+    /// Seconds one request may take, retries included (default 120).
+    pub timeout_secs: Option<u64>,
+}
+
+/// Which model plays each part of the pipeline (names from `models.local` / `models.remote`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolesConfig {
+    /// Breaks a question into a plan of tool steps.
+    pub planner: String,
+    /// Reads passages and returns typed values.
+    pub extractor: String,
+    /// Writes the final answer with citations.
+    pub synthesizer: String,
+}
+
+impl Default for RolesConfig {
+    fn default() -> Self {
+        Self {
+            planner: "qwen-1_5b".into(),
+            extractor: "qwen-1_5b".into(),
+            synthesizer: "qwen-1_5b".into(),
+        }
+    }
+}
+
+/// The parts of the pipeline a model can play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelRole {
+    Planner,
+    Extractor,
+    Synthesizer,
+}
+
+impl ModelRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelRole::Planner => "planner",
+            ModelRole::Extractor => "extractor",
+            ModelRole::Synthesizer => "synthesizer",
+        }
+    }
+}
+
+/// A role's model, resolved from the config.
+#[derive(Debug, Clone)]
+pub enum ModelSpec {
+    Local {
+        name: String,
+        path: PathBuf,
+        config: LocalModelConfig,
+    },
+    Remote {
+        name: String,
+        config: RemoteModelConfig,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -300,6 +416,54 @@ impl Config {
         if self.search.prefetch == 0 {
             return Err(bad("search.prefetch", &0, "must be positive"));
         }
+        for (role, name) in [
+            ("roles.planner", &self.roles.planner),
+            ("roles.extractor", &self.roles.extractor),
+            ("roles.synthesizer", &self.roles.synthesizer),
+        ] {
+            if !self.models.local.contains_key(name) && !self.models.remote.contains_key(name) {
+                let known: Vec<&str> = self
+                    .models
+                    .local
+                    .keys()
+                    .chain(self.models.remote.keys())
+                    .map(String::as_str)
+                    .collect();
+                return Err(bad(
+                    role,
+                    &format!("{name:?}"),
+                    &format!(
+                        "no model of that name under [models.local] or [models.remote] (known: {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (name, m) in &self.models.remote {
+            if !(m.base_url.starts_with("http://") || m.base_url.starts_with("https://")) {
+                return Err(bad(
+                    "models.remote.*.base_url",
+                    &format!("{name}: {:?}", m.base_url),
+                    "must be an http:// or https:// URL (with the /v1 prefix)",
+                ));
+            }
+            if m.model.is_empty() {
+                return Err(bad(
+                    "models.remote.*.model",
+                    &format!("{name}: \"\""),
+                    "name the model the server serves",
+                ));
+            }
+        }
+        for (name, m) in &self.models.local {
+            if m.max_concurrent == 0 || m.queue < m.max_concurrent || m.timeout_secs == 0 {
+                return Err(bad(
+                    "models.local.*",
+                    &name,
+                    "needs max_concurrent >= 1, queue >= max_concurrent and timeout_secs >= 1",
+                ));
+            }
+        }
         if self.store.collection.is_empty()
             || !self
                 .store
@@ -314,6 +478,43 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The model a role uses, with its file checked to exist for local models.
+    pub fn model_for(&self, role: ModelRole) -> Result<ModelSpec, ConfigError> {
+        let name = match role {
+            ModelRole::Planner => &self.roles.planner,
+            ModelRole::Extractor => &self.roles.extractor,
+            ModelRole::Synthesizer => &self.roles.synthesizer,
+        };
+        if let Some(local) = self.models.local.get(name) {
+            let path = resolve(&self.models.dir, &local.file);
+            if !path.is_file() {
+                return Err(ConfigError::MissingFile {
+                    key: "models.local.*.file",
+                    path,
+                    hint: "Run scripts/fetch-models.sh --only chat, or point the model's `file` \
+                           at your GGUF.",
+                });
+            }
+            return Ok(ModelSpec::Local {
+                name: name.clone(),
+                path,
+                config: local.clone(),
+            });
+        }
+        match self.models.remote.get(name) {
+            Some(remote) => Ok(ModelSpec::Remote {
+                name: name.clone(),
+                config: remote.clone(),
+            }),
+            None => Err(ConfigError::Invalid {
+                key: "roles",
+                value: name.clone(),
+                message: "unknown model".into(),
+                origin: String::new(),
+            }),
+        }
     }
 
     /// The embedding model's files, checked to exist.
@@ -512,6 +713,34 @@ mod tests {
         let c = Config::load(&p, true, Vec::new()).unwrap().config;
         assert_eq!(c.store.data_dir, dir.path().join("d"));
         assert_eq!(c.models.dir, dir.path().join("m"));
+    }
+
+    #[test]
+    fn roles_must_name_a_configured_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "[roles]\nplanner = \"gpt-9\"\n");
+        let err = Config::load(&p, true, Vec::new()).unwrap_err().to_string();
+        assert!(
+            err.contains("roles.planner") && err.contains("gpt-9"),
+            "{err}"
+        );
+        let p = write(
+            dir.path(),
+            "[models.remote.big]\nbase_url = \"http://10.0.0.5:8000/v1\"\nmodel = \"qwen\"\n\
+             api_key_env = \"VLLM_KEY\"\n[roles]\nplanner = \"big\"\n",
+        );
+        let c = Config::load(&p, true, Vec::new()).unwrap().config;
+        assert!(matches!(
+            c.model_for(ModelRole::Planner).unwrap(),
+            ModelSpec::Remote { .. }
+        ));
+        // Replacing [models.local] drops the defaults; roles must follow.
+        let p = write(
+            dir.path(),
+            "[models.remote.x]\nbase_url = \"ftp://x\"\nmodel = \"m\"\n",
+        );
+        let err = Config::load(&p, true, Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("base_url"), "{err}");
     }
 
     #[test]

@@ -84,6 +84,23 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Local chat model (mistral.rs) prompt/decode tokens/s vs llama.cpp on the same GGUF.
+    Llm {
+        /// A name under [models.local].
+        #[arg(long, default_value = "qwen-1_5b")]
+        model: String,
+        /// Timed runs per engine (after one warm-up).
+        #[arg(long, default_value_t = 2)]
+        runs: usize,
+        /// Tokens generated per run.
+        #[arg(long, default_value_t = 64)]
+        max_tokens: u32,
+        /// Python with xllamacpp (scripts/fetch-peers.sh prints it).
+        #[arg(long, default_value = "/var/tmp/skiff-peers/venv/bin/python")]
+        peer_python: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -187,6 +204,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&figures)?);
             } else {
                 cli::print_ingest_bench(&figures);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Llm {
+                    model,
+                    runs,
+                    max_tokens,
+                    peer_python,
+                    json,
+                },
+        } => {
+            let figures =
+                skiff::bench::llm_bench(&config, &model, runs, max_tokens, &peer_python).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&figures)?);
+            } else {
+                cli::print_llm_bench(&figures);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::bench::IngestBench;
+use crate::bench::{IngestBench, LlmBench};
 use crate::ingest::indexer::{IngestReport, Progress};
 use crate::ingest::sync::Plan;
 use crate::search::Hit;
@@ -186,4 +186,33 @@ pub fn print_ingest_bench(b: &IngestBench) {
     println!("  search queries   {}", b.queries);
     println!("  search p50       {:.2} ms", b.search_p50_ms);
     println!("  search p99       {:.2} ms", b.search_p99_ms);
+}
+
+pub fn print_llm_bench(b: &LlmBench) {
+    let opt = |x: Option<f64>| x.map_or_else(|| "n/a".to_string(), |v| format!("{v:.1}"));
+    let ratio = |x: Option<f64>| x.map_or_else(|| "n/a".to_string(), |v| format!("{v:.2}x"));
+    println!(
+        "chat model benchmark: {} ({}), {} threads, {} runs, {}-token prompt",
+        b.model, b.file, b.threads, b.runs, b.prompt_tokens
+    );
+    println!("  {:<22} {:>12} {:>12}", "", "prompt tok/s", "decode tok/s");
+    println!(
+        "  {:<22} {:>12.1} {:>12.1}",
+        "skiff (mistral.rs)", b.local_prompt_tps, b.local_decode_tps
+    );
+    println!(
+        "  {:<22} {:>12} {:>12}",
+        "llama.cpp (xllamacpp)",
+        opt(b.peer_prompt_tps),
+        opt(b.peer_decode_tps)
+    );
+    println!(
+        "  {:<22} {:>12} {:>12}",
+        "ratio skiff/llama.cpp",
+        ratio(b.prompt_ratio),
+        ratio(b.decode_ratio)
+    );
+    if let Some(note) = &b.peer_note {
+        println!("  peer not measured: {note}");
+    }
 }

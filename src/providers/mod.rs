@@ -2,4 +2,5 @@
 //! this module.
 
 pub mod embed;
+pub mod llm;
 pub mod store;

@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use tokio::sync::Mutex;
 
 use skiff::app::App;
 use skiff::config::Config;
@@ -69,4 +72,17 @@ pub fn write(root: &Path, rel: &str, content: impl AsRef<[u8]>) {
 pub fn ingest_json(data: &Path, root: &Path) -> serde_json::Value {
     let out = skiff(data, &["ingest", root.to_str().unwrap(), "--json"]);
     serde_json::from_str(&ok(&out)).expect("ingest --json prints JSON")
+}
+
+/// knowledge/ ingested once per test binary, through the real CLI. The embedded store admits
+/// one opener at a time, so tests using it hold this lock.
+pub fn knowledge_store() -> &'static Mutex<tempfile::TempDir> {
+    static STORE: OnceLock<Mutex<tempfile::TempDir>> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let data = tempfile::tempdir().unwrap();
+        let out = skiff(data.path(), &["ingest", knowledge().to_str().unwrap()]);
+        let stdout = ok(&out);
+        assert!(stdout.contains("34 added"), "{stdout}");
+        Mutex::new(data)
+    })
 }

@@ -133,41 +133,13 @@ async fn bad_files_are_reported_and_good_ones_ingested() {
     );
 }
 
-/// A wiki big enough that ingesting it takes several seconds.
-fn big_wiki(root: &Path, files: usize) {
-    let topics = [
-        "expense reports",
-        "VPN access",
-        "release trains",
-        "badge readers",
-        "laptop refresh",
-        "incident reviews",
-        "database failover",
-        "office parking",
-    ];
-    for i in 0..files {
-        let topic = topics[i % topics.len()];
-        let mut page = format!("---\ntitle: Note {i}\n---\n# Note {i} on {topic}\n");
-        for s in 0..4 {
-            page.push_str(&format!("\n## Part {s}\n\n"));
-            for k in 0..6 {
-                page.push_str(&format!(
-                    "Item {i}.{s}.{k}: the {topic} process step {k} requires form F-{i}{s}{k} \
-                     and approval from the team lead within {k} business days. "
-                ));
-            }
-            page.push('\n');
-        }
-        write(root, &format!("notes/{:03}.md", i), page);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_mid_ingest_then_rerun_equals_a_clean_run() {
     let wiki = tempfile::tempdir().unwrap();
     let clean = tempfile::tempdir().unwrap();
     let crashed = tempfile::tempdir().unwrap();
-    big_wiki(wiki.path(), 60);
+    // Big enough that ingesting takes several seconds.
+    skiff::bench::generate_wiki(wiki.path(), 60).unwrap();
     let root = wiki.path().to_str().unwrap();
 
     let reference = ingest_json(clean.path(), wiki.path());

@@ -7,4 +7,6 @@
 mod common;
 mod config_cli;
 mod ingest;
+mod models;
+mod remote;
 mod search;

@@ -2,25 +2,9 @@
 //! exact-term hits via the keyword index, JSON shape, and acl filtering inside the store.
 
 use std::path::Path;
-use std::sync::OnceLock;
-
-use skiff::providers::store::Access;
-use tokio::sync::Mutex;
 
 use crate::common::*;
-
-/// knowledge/ ingested once per test binary, through the real CLI. The embedded store admits
-/// one opener at a time, so tests using it hold this lock.
-fn knowledge_store() -> &'static Mutex<tempfile::TempDir> {
-    static STORE: OnceLock<Mutex<tempfile::TempDir>> = OnceLock::new();
-    STORE.get_or_init(|| {
-        let data = tempfile::tempdir().unwrap();
-        let out = skiff(data.path(), &["ingest", knowledge().to_str().unwrap()]);
-        let stdout = ok(&out);
-        assert!(stdout.contains("34 added"), "{stdout}");
-        Mutex::new(data)
-    })
-}
+use skiff::providers::store::Access;
 
 #[derive(serde::Deserialize)]
 struct Golden {

@@ -1,0 +1,155 @@
+//! `compare`: exact, deterministic comparison of two quantities in the same unit (no model).
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Tool, ToolError, ToolOutput, output, parse_args, schema_value, tidy};
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Quantity {
+    /// What the number is, e.g. "Tern 3 battery life".
+    pub label: String,
+    pub value: f64,
+    /// Unit of the value, e.g. "hours" or "USD"; both sides must use the same one.
+    pub unit: Option<String>,
+}
+
+/// Compare two quantities: difference (b - a), ratio (b / a) and percent change from a to b.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompareArgs {
+    /// The baseline (e.g. last year's model).
+    pub a: Quantity,
+    /// The quantity compared with the baseline (e.g. the new model).
+    pub b: Quantity,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub a: f64,
+    pub b: f64,
+    pub unit: Option<String>,
+    /// b - a
+    pub difference: f64,
+    pub abs_difference: f64,
+    /// b / a (absent when a is 0)
+    pub ratio: Option<f64>,
+    /// (b - a) / a * 100 (absent when a is 0)
+    pub percent_change: Option<f64>,
+    /// Label of the larger quantity, or "equal".
+    pub larger: String,
+}
+
+pub fn compare(args: &CompareArgs) -> Result<Comparison, ToolError> {
+    let norm = |u: &Option<String>| u.as_deref().map(|s| s.trim().to_ascii_lowercase());
+    if let (Some(ua), Some(ub)) = (norm(&args.a.unit), norm(&args.b.unit)) {
+        if ua != ub {
+            return Err(ToolError::InvalidArgs {
+                tool: "compare",
+                message: format!("units differ ({ua} vs {ub}); convert first"),
+            });
+        }
+    }
+    let (a, b) = (args.a.value, args.b.value);
+    if !a.is_finite() || !b.is_finite() {
+        return Err(ToolError::InvalidArgs {
+            tool: "compare",
+            message: "values must be finite numbers".into(),
+        });
+    }
+    let larger = if a > b {
+        args.a.label.clone()
+    } else if b > a {
+        args.b.label.clone()
+    } else {
+        "equal".into()
+    };
+    Ok(Comparison {
+        a,
+        b,
+        unit: args.a.unit.clone().or_else(|| args.b.unit.clone()),
+        difference: tidy(b - a),
+        abs_difference: tidy((b - a).abs()),
+        ratio: (a != 0.0).then(|| tidy(b / a)),
+        percent_change: (a != 0.0).then(|| tidy((b - a) / a * 100.0)),
+        larger,
+    })
+}
+
+pub struct CompareTool;
+
+#[async_trait]
+impl Tool for CompareTool {
+    fn name(&self) -> &'static str {
+        "compare"
+    }
+    fn args_schema(&self) -> Value {
+        schema_value::<CompareArgs>()
+    }
+    async fn call(&self, args: Value) -> Result<ToolOutput, ToolError> {
+        let args: CompareArgs = parse_args("compare", args)?;
+        output("compare", &compare(&args)?, Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(label: &str, value: f64, unit: &str) -> Quantity {
+        Quantity {
+            label: label.into(),
+            value,
+            unit: Some(unit.into()),
+        }
+    }
+
+    #[test]
+    fn battery_and_price_of_the_seed_example() {
+        let battery = compare(&CompareArgs {
+            a: q("Tern 3", 14.0, "hours"),
+            b: q("Tern 4", 19.0, "hours"),
+        })
+        .unwrap();
+        assert_eq!(battery.difference, 5.0);
+        assert_eq!(battery.larger, "Tern 4");
+        assert_eq!(battery.percent_change, Some(35.714285714));
+        let price = compare(&CompareArgs {
+            a: q("Tern 3", 1299.0, "USD"),
+            b: q("Tern 4", 1149.0, "usd"),
+        })
+        .unwrap();
+        assert_eq!(price.difference, -150.0);
+        assert_eq!(price.abs_difference, 150.0);
+        assert_eq!(price.larger, "Tern 3");
+    }
+
+    #[test]
+    fn mismatched_units_and_zero_baseline() {
+        let err = compare(&CompareArgs {
+            a: q("a", 1.0, "hours"),
+            b: q("b", 1.0, "USD"),
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("units differ"));
+        let c = compare(&CompareArgs {
+            a: q("a", 0.0, "x"),
+            b: q("b", 3.0, "x"),
+        })
+        .unwrap();
+        assert_eq!(c.ratio, None);
+        assert_eq!(c.difference, 3.0);
+    }
+
+    #[tokio::test]
+    async fn tool_rejects_bad_args_with_the_field_named() {
+        let err = CompareTool
+            .call(serde_json::json!({"a": {"label": "x", "value": "ten"}, "b": {"label": "y", "value": 1}}))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("a.value"), "{err}");
+    }
+}

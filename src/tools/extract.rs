@@ -1,0 +1,580 @@
+//! `extract`: the extractor model reads evidence passages and returns typed values, each with
+//! the passage it came from and a verbatim quote; or null when no passage says. Output is
+//! constrained to a JSON schema built for the requested fields, then verified against the
+//! passages: a value whose quote is not in the passage, or whose number is not in the quote, is
+//! sent back once for correction and otherwise dropped. Units are normalised afterwards.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{ModelCall, Tool, ToolError, ToolOutput, output, parse_args, schema_value, tidy};
+use crate::prompts;
+use crate::providers::llm::{ChatMessage, ChatModel, ChatRequest, OutputSchema, parse_json};
+
+/// Longest quote the model may return (keeps generation short and the schema tight).
+const QUOTE_MAX: u64 = 160;
+const TEXT_MAX: u64 = 200;
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Passage {
+    /// Id used to cite the passage (e.g. a search hit id).
+    pub id: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldKind {
+    Number,
+    Text,
+    Boolean,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// Name of the value in the result, e.g. "battery_hours".
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+    /// Unit numbers are converted to, e.g. "hours", "USD", "g".
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// What the value means, as the extractor model reads it.
+    pub description: String,
+}
+
+/// Extract typed facts from passages; each value comes with the passage it was read from.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractArgs {
+    /// Evidence passages to read.
+    pub passages: Vec<Passage>,
+    /// The facts to extract.
+    pub fields: Vec<FieldSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extracted {
+    pub value: Value,
+    pub unit: Option<String>,
+    /// Id of the passage that states the value.
+    pub passage: String,
+    /// The words of the passage that state it.
+    pub quote: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Extraction {
+    /// One entry per requested field: the value, or null when the passages do not say.
+    pub values: BTreeMap<String, Option<Extracted>>,
+    /// What verification changed (dropped values, unit conversions).
+    pub notes: Vec<String>,
+}
+
+/// The model's raw answer for one field.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+struct RawValue {
+    passage: String,
+    quote: String,
+    value: Value,
+    #[serde(default)]
+    unit: Option<String>,
+}
+
+pub struct ExtractTool {
+    model: Arc<dyn ChatModel>,
+    max_tokens: u32,
+}
+
+impl ExtractTool {
+    pub fn new(model: Arc<dyn ChatModel>) -> Self {
+        Self {
+            model,
+            max_tokens: 512,
+        }
+    }
+
+    pub async fn extract(
+        &self,
+        args: &ExtractArgs,
+    ) -> Result<(Extraction, Vec<ModelCall>), ToolError> {
+        validate(args)?;
+        let schema = output_schema(args);
+        let fields = args
+            .fields
+            .iter()
+            .map(|f| {
+                let kind = match f.kind {
+                    FieldKind::Number => "number",
+                    FieldKind::Text => "text",
+                    FieldKind::Boolean => "yes/no",
+                };
+                match &f.unit {
+                    Some(u) => format!("- {} ({kind}, {u}): {}", f.name, f.description),
+                    None => format!("- {} ({kind}): {}", f.name, f.description),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let passages = args
+            .passages
+            .iter()
+            .map(|p| format!("[{}] {}", p.id, p.text))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        let mut messages = prompts::messages(
+            "extract",
+            prompts::EXTRACT,
+            &[("fields", &fields), ("passages", &passages)],
+        )
+        .map_err(|e| ToolError::Failed {
+            tool: "extract",
+            message: e.to_string(),
+        })?;
+        let mut calls = Vec::new();
+        let mut notes = Vec::new();
+        let mut raw = self.ask(&mut messages, &schema, &mut calls).await?;
+        let problems = check(args, &raw);
+        if !problems.is_empty() {
+            // One correction round with what failed; then unverifiable values are dropped.
+            messages.push(ChatMessage::assistant(
+                serde_json::to_string(&raw).unwrap_or_default(),
+            ));
+            messages.push(ChatMessage::user(format!(
+                "These values are not supported by the passages:\n{}\nAnswer again: copy the \
+                 quote exactly from the passage, or use null.",
+                problems
+                    .iter()
+                    .map(|(f, why)| format!("- {f}: {why}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )));
+            raw = self.ask(&mut messages, &schema, &mut calls).await?;
+        }
+        let still_bad: BTreeMap<String, String> = check(args, &raw).into_iter().collect();
+        let mut values = BTreeMap::new();
+        for field in &args.fields {
+            let got = raw.get(&field.name).cloned().flatten();
+            let value = match (got, still_bad.get(&field.name)) {
+                (Some(_), Some(why)) => {
+                    notes.push(format!(
+                        "{}: dropped an unverifiable value ({why})",
+                        field.name
+                    ));
+                    None
+                }
+                (Some(v), None) => Some(normalise(field, v, &mut notes)),
+                (None, _) => None,
+            };
+            values.insert(field.name.clone(), value);
+        }
+        Ok((Extraction { values, notes }, calls))
+    }
+
+    async fn ask(
+        &self,
+        messages: &mut [ChatMessage],
+        schema: &OutputSchema,
+        calls: &mut Vec<ModelCall>,
+    ) -> Result<BTreeMap<String, Option<RawValue>>, ToolError> {
+        let request =
+            ChatRequest::new(messages.to_vec(), self.max_tokens).with_schema(schema.clone());
+        let response = self
+            .model
+            .chat(request)
+            .await
+            .map_err(|source| ToolError::Model {
+                tool: "extract",
+                source,
+            })?;
+        calls.push(ModelCall {
+            role: "extractor".into(),
+            model: response.model.clone(),
+            local: self.model.is_local(),
+            usage: response.usage,
+            timing: response.timing,
+        });
+        parse_json(&response).map_err(|source| ToolError::Model {
+            tool: "extract",
+            source,
+        })
+    }
+}
+
+fn validate(args: &ExtractArgs) -> Result<(), ToolError> {
+    let bad = |message: String| ToolError::InvalidArgs {
+        tool: "extract",
+        message,
+    };
+    if args.passages.is_empty() {
+        return Err(bad("no passages to read".into()));
+    }
+    if args.fields.is_empty() {
+        return Err(bad("no fields to extract".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &args.fields {
+        let ok = !f.name.is_empty()
+            && f.name.len() <= 64
+            && f.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok || !seen.insert(&f.name) {
+            return Err(bad(format!(
+                "field name {:?} must be unique, 1-64 chars of letters, digits and _",
+                f.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The JSON schema the extractor's decoder must follow for these fields and passages.
+fn output_schema(args: &ExtractArgs) -> OutputSchema {
+    let ids: Vec<&str> = args.passages.iter().map(|p| p.id.as_str()).collect();
+    let mut properties = serde_json::Map::new();
+    for f in &args.fields {
+        let value = match f.kind {
+            FieldKind::Number => json!({"type": "number"}),
+            FieldKind::Text => json!({"type": "string", "maxLength": TEXT_MAX}),
+            FieldKind::Boolean => json!({"type": "boolean"}),
+        };
+        let mut props = json!({
+            "passage": {"type": "string", "enum": ids},
+            "quote": {"type": "string", "maxLength": QUOTE_MAX},
+            "value": value,
+        });
+        let mut required = vec!["passage", "quote", "value"];
+        if f.kind == FieldKind::Number {
+            props["unit"] = json!({"type": "string", "maxLength": 16});
+            required.push("unit");
+        }
+        properties.insert(
+            f.name.clone(),
+            json!({"anyOf": [
+                {"type": "null"},
+                {"type": "object", "properties": props, "required": required, "additionalProperties": false}
+            ]}),
+        );
+    }
+    let names: Vec<&str> = args.fields.iter().map(|f| f.name.as_str()).collect();
+    OutputSchema {
+        name: "extraction".into(),
+        schema: json!({
+            "type": "object",
+            "properties": properties,
+            "required": names,
+            "additionalProperties": false,
+        }),
+    }
+}
+
+/// Lowercases and collapses whitespace and Markdown emphasis, for quote matching.
+fn flatten(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '*' | '`' | '_'))
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Numbers written in a text: "$1,299.50" -> 1299.5; "19 hours" -> 19.
+pub fn numbers_in(text: &str) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let next_is_digit = chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
+        if c.is_ascii_digit() || (matches!(c, ',' | '.') && !cur.is_empty() && next_is_digit) {
+            cur.push(c);
+        } else if c == '-' && cur.is_empty() && next_is_digit {
+            cur.push(c);
+        } else if !cur.is_empty() {
+            if let Ok(n) = cur.replace(',', "").parse() {
+                out.push(n);
+            }
+            cur.clear();
+        }
+    }
+    if let Ok(n) = cur.replace(',', "").parse() {
+        out.push(n);
+    }
+    out
+}
+
+/// Fields whose value is not backed by its passage, with the reason.
+fn check(args: &ExtractArgs, raw: &BTreeMap<String, Option<RawValue>>) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for f in &args.fields {
+        let Some(Some(v)) = raw.get(&f.name) else {
+            continue;
+        };
+        let Some(passage) = args.passages.iter().find(|p| p.id == v.passage) else {
+            problems.push((
+                f.name.clone(),
+                format!("unknown passage id {:?}", v.passage),
+            ));
+            continue;
+        };
+        let text = flatten(&passage.text);
+        let quote = flatten(&v.quote);
+        if quote.is_empty() || !text.contains(&quote) {
+            problems.push((
+                f.name.clone(),
+                format!("the quote {:?} is not in passage {}", v.quote, v.passage),
+            ));
+            continue;
+        }
+        let ok = match (f.kind, &v.value) {
+            (FieldKind::Number, Value::Number(n)) => n.as_f64().is_some_and(|x| {
+                numbers_in(&v.quote)
+                    .iter()
+                    .any(|q| (q - x).abs() <= 1e-9 * x.abs().max(1.0))
+            }),
+            (FieldKind::Text, Value::String(s)) => {
+                !s.trim().is_empty() && text.contains(&flatten(s))
+            }
+            (FieldKind::Boolean, Value::Bool(_)) => true,
+            _ => false,
+        };
+        if !ok {
+            problems.push((
+                f.name.clone(),
+                format!("the value {} does not appear in the quote", v.value),
+            ));
+        }
+    }
+    problems
+}
+
+/// (dimension, factor to the dimension's base unit) of a unit name.
+fn unit_info(unit: &str) -> Option<(&'static str, f64)> {
+    let u = unit.trim().trim_end_matches('.').to_ascii_lowercase();
+    Some(match u.as_str() {
+        "h" | "hr" | "hrs" | "hour" | "hours" => ("time", 1.0),
+        "min" | "mins" | "minute" | "minutes" => ("time", 1.0 / 60.0),
+        "s" | "sec" | "secs" | "second" | "seconds" => ("time", 1.0 / 3600.0),
+        "day" | "days" => ("time", 24.0),
+        "week" | "weeks" => ("time", 168.0),
+        "g" | "gram" | "grams" => ("mass", 1.0),
+        "kg" | "kilogram" | "kilograms" => ("mass", 1000.0),
+        "lb" | "lbs" | "pound" | "pounds" => ("mass", 453.59237),
+        "mm" | "millimetre" | "millimeter" | "millimetres" | "millimeters" => ("length", 1.0),
+        "cm" => ("length", 10.0),
+        "m" | "metre" | "meter" | "metres" | "meters" => ("length", 1000.0),
+        "in" | "inch" | "inches" | "\"" => ("length", 25.4),
+        "$" | "usd" | "us$" | "dollar" | "dollars" | "us dollars" => ("usd", 1.0),
+        "€" | "eur" | "euro" | "euros" => ("eur", 1.0),
+        "£" | "gbp" | "pound sterling" => ("gbp", 1.0),
+        "nok" | "kr" => ("nok", 1.0),
+        "%" | "percent" => ("percent", 1.0),
+        _ => return None,
+    })
+}
+
+/// Converts a verified number to the field's unit where the units are commensurable.
+fn normalise(field: &FieldSpec, raw: RawValue, notes: &mut Vec<String>) -> Extracted {
+    let mut out = Extracted {
+        value: raw.value.clone(),
+        unit: raw.unit.clone().filter(|u| !u.trim().is_empty()),
+        passage: raw.passage,
+        quote: raw.quote,
+    };
+    let (FieldKind::Number, Some(want), Some(x)) = (field.kind, &field.unit, raw.value.as_f64())
+    else {
+        return out;
+    };
+    let have = out.unit.clone().unwrap_or_else(|| want.clone());
+    match (unit_info(&have), unit_info(want)) {
+        (Some((dh, fh)), Some((dw, fw))) if dh == dw => {
+            let converted = tidy(x * fh / fw);
+            if converted != x {
+                notes.push(format!(
+                    "{}: converted {x} {have} to {converted} {want}",
+                    field.name
+                ));
+            }
+            out.value = json!(converted);
+            out.unit = Some(want.clone());
+        }
+        (Some(_), Some(_)) => {
+            notes.push(format!(
+                "{}: the passage gives {have}, not {want}; kept as stated",
+                field.name
+            ));
+        }
+        _ => {
+            if have.eq_ignore_ascii_case(want) || out.unit.is_none() {
+                out.unit = Some(want.clone());
+            }
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Tool for ExtractTool {
+    fn name(&self) -> &'static str {
+        "extract"
+    }
+    fn args_schema(&self) -> Value {
+        schema_value::<ExtractArgs>()
+    }
+    async fn call(&self, args: Value) -> Result<ToolOutput, ToolError> {
+        let args: ExtractArgs = parse_args("extract", args)?;
+        let (extraction, model_calls) = self.extract(&args).await?;
+        output("extract", &extraction, model_calls)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::llm::fake::{MockTurn, ScriptedModel};
+
+    fn args() -> ExtractArgs {
+        ExtractArgs {
+            passages: vec![
+                Passage {
+                    id: "p1".into(),
+                    text:
+                        "Tern 4 is rated for **19 hours** of field use. Price (MSRP, USD): $1,149."
+                            .into(),
+                },
+                Passage {
+                    id: "p2".into(),
+                    text: "The VPN uses UDP 51820.".into(),
+                },
+            ],
+            fields: vec![
+                FieldSpec {
+                    name: "battery_hours".into(),
+                    kind: FieldKind::Number,
+                    unit: Some("hours".into()),
+                    description: "battery life".into(),
+                },
+                FieldSpec {
+                    name: "price".into(),
+                    kind: FieldKind::Number,
+                    unit: Some("USD".into()),
+                    description: "list price".into(),
+                },
+            ],
+        }
+    }
+
+    fn tool(turns: Vec<&str>) -> (ExtractTool, Arc<ScriptedModel>) {
+        let model = Arc::new(ScriptedModel::new(
+            turns
+                .into_iter()
+                .map(|t| MockTurn::Text(t.into()))
+                .collect(),
+        ));
+        (ExtractTool::new(model.clone()), model)
+    }
+
+    #[tokio::test]
+    async fn verified_values_pass_and_units_normalise() {
+        let (tool, model) = tool(vec![
+            r#"{"battery_hours":{"passage":"p1","quote":"rated for 19 hours","value":19,"unit":"hours"},
+                "price":{"passage":"p1","quote":"$1,149","value":1149,"unit":"$"}}"#,
+        ]);
+        let (x, calls) = tool.extract(&args()).await.unwrap();
+        assert_eq!(calls.len(), 1);
+        let b = x.values["battery_hours"].as_ref().unwrap();
+        assert_eq!(
+            (b.value.clone(), b.unit.as_deref()),
+            (json!(19.0), Some("hours"))
+        );
+        let p = x.values["price"].as_ref().unwrap();
+        assert_eq!(
+            (p.value.clone(), p.unit.as_deref()),
+            (json!(1149.0), Some("USD"))
+        );
+        // The schema the decoder got restricts passage ids to the given ones.
+        let seen = model.seen.lock().unwrap();
+        let schema = &seen[0].schema.as_ref().unwrap().schema;
+        assert_eq!(
+            schema["properties"]["price"]["anyOf"][1]["properties"]["passage"]["enum"],
+            json!(["p1", "p2"])
+        );
+    }
+
+    #[tokio::test]
+    async fn invented_value_gets_one_correction_then_is_dropped() {
+        let invented = r#"{"battery_hours":{"passage":"p2","quote":"UDP 51820","value":24,"unit":"hours"},"price":null}"#;
+        let (tool, model) = tool(vec![invented, invented]);
+        let (x, calls) = tool.extract(&args()).await.unwrap();
+        assert_eq!(calls.len(), 2, "one retry");
+        assert_eq!(x.values["battery_hours"], None);
+        assert_eq!(x.values["price"], None);
+        assert!(x.notes[0].contains("unverifiable"), "{:?}", x.notes);
+        let seen = model.seen.lock().unwrap();
+        assert!(
+            seen[1]
+                .messages
+                .last()
+                .unwrap()
+                .content
+                .contains("battery_hours")
+        );
+    }
+
+    #[tokio::test]
+    async fn fabricated_quote_is_caught_and_the_retry_can_fix_it() {
+        let (tool, _) = tool(vec![
+            r#"{"battery_hours":{"passage":"p1","quote":"lasts 20 hours","value":20,"unit":"hours"},"price":null}"#,
+            r#"{"battery_hours":{"passage":"p1","quote":"19 hours","value":19,"unit":"hours"},"price":null}"#,
+        ]);
+        let (x, _) = tool.extract(&args()).await.unwrap();
+        assert_eq!(
+            x.values["battery_hours"].as_ref().unwrap().value,
+            json!(19.0)
+        );
+    }
+
+    #[test]
+    fn minutes_convert_to_hours_and_mismatches_are_noted() {
+        let mut notes = Vec::new();
+        let field = &args().fields[0];
+        let raw = RawValue {
+            passage: "p".into(),
+            quote: "90 minutes".into(),
+            value: json!(90),
+            unit: Some("minutes".into()),
+        };
+        let out = normalise(field, raw, &mut notes);
+        assert_eq!(out.value, json!(1.5));
+        assert_eq!(out.unit.as_deref(), Some("hours"));
+        assert_eq!(notes.len(), 1);
+    }
+
+    #[test]
+    fn numbers_are_read_as_written() {
+        assert_eq!(
+            numbers_in("$1,299.50 or 19 hours, -3"),
+            vec![1299.5, 19.0, -3.0]
+        );
+        assert_eq!(numbers_in("v2.3."), vec![2.3]);
+    }
+
+    #[tokio::test]
+    async fn bad_args_are_rejected_before_any_model_call() {
+        let (tool, model) = tool(vec![]);
+        let mut a = args();
+        a.fields[1].name = "battery_hours".into();
+        assert!(tool.extract(&a).await.is_err());
+        a.passages.clear();
+        assert!(tool.extract(&a).await.is_err());
+        assert!(model.seen.lock().unwrap().is_empty());
+    }
+}

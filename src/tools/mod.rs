@@ -1,0 +1,181 @@
+//! Tools the planner can call: one file per tool behind one [`Tool`] trait. Each tool has a
+//! manifest in tools/ (what the planner is told, its timeout and model role) whose argument
+//! schema must equal the one derived from the code (checked by a test).
+
+pub mod calculate;
+pub mod compare;
+pub mod extract;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::providers::llm::{LlmError, Timing, Usage};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("{tool}: invalid arguments: {message}")]
+    InvalidArgs { tool: &'static str, message: String },
+    #[error("{tool}: {source}")]
+    Model {
+        tool: &'static str,
+        source: LlmError,
+    },
+    #[error("{tool}: no result within {secs}s")]
+    Timeout { tool: &'static str, secs: u64 },
+    #[error("{tool}: {message}")]
+    Failed { tool: &'static str, message: String },
+}
+
+/// One model call made by a tool, for the ledger.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelCall {
+    pub role: String,
+    pub model: String,
+    pub local: bool,
+    pub usage: Usage,
+    pub timing: Timing,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolOutput {
+    pub value: Value,
+    pub model_calls: Vec<ModelCall>,
+}
+
+#[async_trait]
+pub trait Tool: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// JSON schema of the arguments (derived with schemars from the args type).
+    fn args_schema(&self) -> Value;
+    async fn call(&self, args: Value) -> Result<ToolOutput, ToolError>;
+}
+
+/// What the planner is told about a tool, and how the executor runs it (tools/NAME.json).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    pub description: String,
+    /// Model role the tool uses, if any (`extractor`, ...).
+    pub role: Option<String>,
+    pub timeout_secs: u64,
+    /// Prompt file the tool renders, relative to the repository root.
+    pub prompt: Option<String>,
+    pub args_schema: Value,
+}
+
+impl Manifest {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_secs)
+    }
+}
+
+/// The manifests shipped in tools/, compiled in.
+pub const MANIFESTS: &[(&str, &str)] = &[
+    ("extract", include_str!("../../tools/extract.json")),
+    ("compare", include_str!("../../tools/compare.json")),
+    ("calculate", include_str!("../../tools/calculate.json")),
+];
+
+pub fn manifest(name: &str) -> Result<Manifest, ToolError> {
+    let (_, text) =
+        MANIFESTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| ToolError::Failed {
+                tool: "manifest",
+                message: format!("no manifest for tool {name}"),
+            })?;
+    serde_json::from_str(text).map_err(|e| ToolError::Failed {
+        tool: "manifest",
+        message: format!("tools/{name}.json: {e}"),
+    })
+}
+
+/// Parses tool arguments, naming the tool and the bad field.
+pub fn parse_args<T: DeserializeOwned>(tool: &'static str, args: Value) -> Result<T, ToolError> {
+    serde_path_to_error::deserialize(args).map_err(|e| ToolError::InvalidArgs {
+        tool,
+        message: format!("at `{}`: {}", e.path(), e.inner()),
+    })
+}
+
+/// Wraps a tool's typed result as its output.
+pub fn output<T: Serialize>(
+    tool: &'static str,
+    value: &T,
+    model_calls: Vec<ModelCall>,
+) -> Result<ToolOutput, ToolError> {
+    let value = serde_json::to_value(value).map_err(|e| ToolError::Failed {
+        tool,
+        message: e.to_string(),
+    })?;
+    Ok(ToolOutput { value, model_calls })
+}
+
+pub fn schema_value<T: schemars::JsonSchema>() -> Value {
+    schemars::schema_for!(T).to_value()
+}
+
+/// Rounds away binary floating-point noise (0.1 + 0.2) so results print as people expect.
+pub fn tidy(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 1e9).round() / 1e9
+    } else {
+        x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_schemas() -> Vec<(&'static str, Value)> {
+        vec![
+            ("extract", schema_value::<extract::ExtractArgs>()),
+            ("compare", schema_value::<compare::CompareArgs>()),
+            ("calculate", schema_value::<calculate::CalculateArgs>()),
+        ]
+    }
+
+    /// Every manifest's schema equals the code's. Regenerate with
+    /// `SKIFF_WRITE_MANIFESTS=1 cargo test manifests_match` after changing an args type.
+    #[test]
+    fn manifests_match_the_code() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (name, schema) in code_schemas() {
+            let mut m = manifest(name).unwrap();
+            assert_eq!(m.name, name);
+            if let Some(prompt) = &m.prompt {
+                assert!(root.join(prompt).is_file(), "{name}: {prompt} missing");
+            }
+            if let Some(role) = &m.role {
+                assert!(
+                    ["planner", "extractor", "synthesizer"].contains(&role.as_str()),
+                    "{name}: role {role}"
+                );
+            }
+            if std::env::var_os("SKIFF_WRITE_MANIFESTS").is_some() {
+                m.args_schema = schema.clone();
+                let text = serde_json::to_string_pretty(&m).unwrap() + "\n";
+                std::fs::write(root.join(format!("tools/{name}.json")), text).unwrap();
+            }
+            assert_eq!(
+                m.args_schema, schema,
+                "tools/{name}.json is out of date: run SKIFF_WRITE_MANIFESTS=1 cargo test manifests_match"
+            );
+        }
+        let files = std::fs::read_dir(root.join("tools")).unwrap().count();
+        assert_eq!(files, MANIFESTS.len(), "a manifest in tools/ has no tool");
+    }
+
+    #[test]
+    fn tidy_removes_float_noise() {
+        assert_eq!(tidy(0.1 + 0.2), 0.3);
+        assert_eq!(tidy(1299.0 - 1149.0), 150.0);
+    }
+}
