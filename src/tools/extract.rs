@@ -14,11 +14,15 @@ use serde_json::{Value, json};
 
 use super::{ModelCall, Tool, ToolError, ToolOutput, output, parse_args, schema_value, tidy};
 use crate::prompts;
-use crate::providers::llm::{ChatMessage, ChatModel, ChatRequest, OutputSchema, parse_json};
+use crate::providers::llm::{
+    ChatMessage, ChatModel, ChatRequest, LlmError, OutputSchema, parse_json,
+};
 
 /// Longest quote the model may return (keeps generation short and the schema tight).
 const QUOTE_MAX: u64 = 160;
 const TEXT_MAX: u64 = 200;
+/// Passage id the model gives for a field no passage states.
+pub const NONE: &str = "none";
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -140,7 +144,23 @@ impl ExtractTool {
         })?;
         let mut calls = Vec::new();
         let mut notes = Vec::new();
-        let mut raw = self.ask(&mut messages, &schema, &mut calls).await?;
+        let mut raw = match self.ask(&mut messages, &schema, &mut calls).await {
+            Err(ToolError::Model {
+                source:
+                    LlmError::InvalidOutput {
+                        message, partial, ..
+                    },
+                ..
+            }) => {
+                // One retry when the answer did not parse (e.g. cut off at the token limit).
+                messages.push(ChatMessage::assistant(partial));
+                messages.push(ChatMessage::user(format!(
+                    "That answer was unusable ({message}). Answer again with the JSON object only."
+                )));
+                self.ask(&mut messages, &schema, &mut calls).await?
+            }
+            other => other?,
+        };
         let problems = check(args, &raw);
         if !problems.is_empty() {
             // One correction round with what failed; then unverifiable values are dropped.
@@ -149,7 +169,7 @@ impl ExtractTool {
             ));
             messages.push(ChatMessage::user(format!(
                 "These values are not supported by the passages:\n{}\nAnswer again: copy the \
-                 quote exactly from the passage, or use null.",
+                 quote exactly from the passage, or give passage \"none\".",
                 problems
                     .iter()
                     .map(|(f, why)| format!("- {f}: {why}"))
@@ -180,7 +200,7 @@ impl ExtractTool {
 
     async fn ask(
         &self,
-        messages: &mut [ChatMessage],
+        messages: &mut Vec<ChatMessage>,
         schema: &OutputSchema,
         calls: &mut Vec<ModelCall>,
     ) -> Result<BTreeMap<String, Option<RawValue>>, ToolError> {
@@ -194,6 +214,7 @@ impl ExtractTool {
                 tool: "extract",
                 source,
             })?;
+        tracing::debug!(model = %response.model, text = %response.text, "extractor answer");
         calls.push(ModelCall {
             role: "extractor".into(),
             model: response.model.clone(),
@@ -201,10 +222,15 @@ impl ExtractTool {
             usage: response.usage,
             timing: response.timing,
         });
-        parse_json(&response).map_err(|source| ToolError::Model {
-            tool: "extract",
-            source,
-        })
+        let raw: BTreeMap<String, Option<RawValue>> =
+            parse_json(&response).map_err(|source| ToolError::Model {
+                tool: "extract",
+                source,
+            })?;
+        Ok(raw
+            .into_iter()
+            .map(|(k, v)| (k, v.filter(|v| v.passage != NONE)))
+            .collect())
     }
 }
 
@@ -238,7 +264,8 @@ fn validate(args: &ExtractArgs) -> Result<(), ToolError> {
 
 /// The JSON schema the extractor's decoder must follow for these fields and passages.
 fn output_schema(args: &ExtractArgs) -> OutputSchema {
-    let ids: Vec<&str> = args.passages.iter().map(|p| p.id.as_str()).collect();
+    let mut ids: Vec<&str> = args.passages.iter().map(|p| p.id.as_str()).collect();
+    ids.push(NONE);
     let mut properties = serde_json::Map::new();
     for f in &args.fields {
         let value = match f.kind {
@@ -246,6 +273,9 @@ fn output_schema(args: &ExtractArgs) -> OutputSchema {
             FieldKind::Text => json!({"type": "string", "maxLength": TEXT_MAX}),
             FieldKind::Boolean => json!({"type": "boolean"}),
         };
+        // No null alternative: a `{..}|null` choice made the local decoder (llguidance in
+        // mistral.rs) pick null even when the value was there. "Not stated" is the passage id
+        // NONE instead, and whatever else the model writes for such a field is discarded.
         let mut props = json!({
             "passage": {"type": "string", "enum": ids},
             "quote": {"type": "string", "maxLength": QUOTE_MAX},
@@ -258,10 +288,7 @@ fn output_schema(args: &ExtractArgs) -> OutputSchema {
         }
         properties.insert(
             f.name.clone(),
-            json!({"anyOf": [
-                {"type": "null"},
-                {"type": "object", "properties": props, "required": required, "additionalProperties": false}
-            ]}),
+            json!({"type": "object", "properties": props, "required": required, "additionalProperties": false}),
         );
     }
     let names: Vec<&str> = args.fields.iter().map(|f| f.name.as_str()).collect();
@@ -504,14 +531,14 @@ mod tests {
         let seen = model.seen.lock().unwrap();
         let schema = &seen[0].schema.as_ref().unwrap().schema;
         assert_eq!(
-            schema["properties"]["price"]["anyOf"][1]["properties"]["passage"]["enum"],
-            json!(["p1", "p2"])
+            schema["properties"]["price"]["properties"]["passage"]["enum"],
+            json!(["p1", "p2", "none"])
         );
     }
 
     #[tokio::test]
     async fn invented_value_gets_one_correction_then_is_dropped() {
-        let invented = r#"{"battery_hours":{"passage":"p2","quote":"UDP 51820","value":24,"unit":"hours"},"price":null}"#;
+        let invented = r#"{"battery_hours":{"passage":"p2","quote":"UDP 51820","value":24,"unit":"hours"},"price":{"passage":"none","quote":"","value":0,"unit":""}}"#;
         let (tool, model) = tool(vec![invented, invented]);
         let (x, calls) = tool.extract(&args()).await.unwrap();
         assert_eq!(calls.len(), 2, "one retry");

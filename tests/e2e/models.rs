@@ -57,6 +57,10 @@ async fn passages_from(app: &skiff::app::App, query: &str, page: &str, n: usize)
 
 #[tokio::test(flavor = "multi_thread")]
 async fn local_extractor_reads_battery_and_price_and_returns_null_when_absent() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("skiff=debug")
+        .with_test_writer()
+        .try_init();
     let data = knowledge_store().lock().await;
     let app = app(data.path()).await;
     let cases = [
@@ -91,6 +95,9 @@ async fn local_extractor_reads_battery_and_price_and_returns_null_when_absent() 
             passages,
             fields: fields(),
         };
+        for p in &args.passages {
+            println!("passage {}: {}", p.id, p.text);
+        }
         let (x, calls) = tool.extract(&args).await.unwrap();
         println!("{x:?}\n{calls:?}");
         let b = x.values["battery_hours"].as_ref().expect("battery found");

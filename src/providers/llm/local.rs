@@ -112,7 +112,16 @@ impl LocalModel {
             b = b.set_sampler_temperature(f64::from(req.temperature));
         }
         if let Some(schema) = &req.schema {
-            b = b.set_constraint(Constraint::JsonSchema(schema.schema.clone()));
+            // Compact JSON only: with flexible whitespace a model that "wants" a token the
+            // grammar forbids can emit spaces until max_len instead of a value.
+            let mut schema = schema.schema.clone();
+            if let Some(obj) = schema.as_object_mut() {
+                obj.insert(
+                    "x-guidance".into(),
+                    serde_json::json!({ "whitespace_flexible": false }),
+                );
+            }
+            b = b.set_constraint(Constraint::JsonSchema(schema));
         }
         b
     }
