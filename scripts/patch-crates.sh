@@ -3,8 +3,9 @@
 #
 # Why: qdrant-edge 0.9.0 uses `std::debug_assert_matches`, which is unstable on rustc 1.95
 # (E0658). We keep only our one-hunk diff in git (scripts/patches/) and build the patched copy
-# from the registry's own .crate, outside git, in .patched/ (gitignored). Drop this script and
-# the [patch] section once the toolchain is >= 1.96.
+# from the registry's own .crate, outside git, in /var/tmp/skiff-patched/ (a fixed absolute path,
+# so every clone, CI's included, shares one build of it in CARGO_TARGET_DIR). Drop this script
+# and the [patch] section once the toolchain is >= 1.96.
 # Idempotent: a no-op when the patched copy is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ name=qdrant-edge
 version=0.9.0
 # sha256 of the published qdrant-edge-0.9.0.crate (crates.io checksum)
 crate_sha=0bf059f7c7f5145aea9b8ccfea3e6f9bcf7d0fd2440132a1489c02124473468c
-dest=".patched/$name"
+dest="/var/tmp/skiff-patched/$name"
 stamp="$dest/.skiff-patched-$version"
 if [[ -f "$stamp" ]]; then
   exit 0

@@ -45,13 +45,13 @@ pub struct Comparison {
 
 pub fn compare(args: &CompareArgs) -> Result<Comparison, ToolError> {
     let norm = |u: &Option<String>| u.as_deref().map(|s| s.trim().to_ascii_lowercase());
-    if let (Some(ua), Some(ub)) = (norm(&args.a.unit), norm(&args.b.unit)) {
-        if ua != ub {
-            return Err(ToolError::InvalidArgs {
-                tool: "compare",
-                message: format!("units differ ({ua} vs {ub}); convert first"),
-            });
-        }
+    if let (Some(ua), Some(ub)) = (norm(&args.a.unit), norm(&args.b.unit))
+        && ua != ub
+    {
+        return Err(ToolError::InvalidArgs {
+            tool: "compare",
+            message: format!("units differ ({ua} vs {ub}); convert first"),
+        });
     }
     let (a, b) = (args.a.value, args.b.value);
     if !a.is_finite() || !b.is_finite() {

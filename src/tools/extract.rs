@@ -144,7 +144,7 @@ impl ExtractTool {
         })?;
         let mut calls = Vec::new();
         let mut notes = Vec::new();
-        let mut raw = match self.ask(&mut messages, &schema, &mut calls).await {
+        let mut raw = match self.ask(&messages, &schema, &mut calls).await {
             Err(ToolError::Model {
                 source:
                     LlmError::InvalidOutput {
@@ -157,7 +157,7 @@ impl ExtractTool {
                 messages.push(ChatMessage::user(format!(
                     "That answer was unusable ({message}). Answer again with the JSON object only."
                 )));
-                self.ask(&mut messages, &schema, &mut calls).await?
+                self.ask(&messages, &schema, &mut calls).await?
             }
             other => other?,
         };
@@ -176,7 +176,7 @@ impl ExtractTool {
                     .collect::<Vec<_>>()
                     .join("\n")
             )));
-            raw = self.ask(&mut messages, &schema, &mut calls).await?;
+            raw = self.ask(&messages, &schema, &mut calls).await?;
         }
         let still_bad: BTreeMap<String, String> = check(args, &raw).into_iter().collect();
         let mut values = BTreeMap::new();
@@ -200,7 +200,7 @@ impl ExtractTool {
 
     async fn ask(
         &self,
-        messages: &mut Vec<ChatMessage>,
+        messages: &[ChatMessage],
         schema: &OutputSchema,
         calls: &mut Vec<ModelCall>,
     ) -> Result<BTreeMap<String, Option<RawValue>>, ToolError> {
@@ -321,9 +321,9 @@ pub fn numbers_in(text: &str) -> Vec<f64> {
     let chars: Vec<char> = text.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         let next_is_digit = chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
-        if c.is_ascii_digit() || (matches!(c, ',' | '.') && !cur.is_empty() && next_is_digit) {
-            cur.push(c);
-        } else if c == '-' && cur.is_empty() && next_is_digit {
+        let separator = matches!(c, ',' | '.') && !cur.is_empty() && next_is_digit;
+        let sign = c == '-' && cur.is_empty() && next_is_digit;
+        if c.is_ascii_digit() || separator || sign {
             cur.push(c);
         } else if !cur.is_empty() {
             if let Ok(n) = cur.replace(',', "").parse() {

@@ -172,12 +172,10 @@ pub fn read_info(path: &Path) -> Result<GgufInfo, GgufError> {
         architecture.ok_or_else(|| err("no general.architecture in the header".into()))?;
     let mut stop_token_ids: Vec<u32> = eos.into_iter().collect();
     for (id, token) in tokens.iter().enumerate() {
-        if END_OF_TURN.contains(&token.as_str()) {
-            if let Ok(id) = u32::try_from(id) {
-                if !stop_token_ids.contains(&id) {
-                    stop_token_ids.push(id);
-                }
-            }
+        if let (true, Ok(id)) = (END_OF_TURN.contains(&token.as_str()), u32::try_from(id))
+            && !stop_token_ids.contains(&id)
+        {
+            stop_token_ids.push(id);
         }
     }
     Ok(GgufInfo {

@@ -79,15 +79,11 @@ impl LlamaCppServer {
             _script_dir: dir,
         };
         for _ in 0..600 {
-            if let Ok(r) = server
-                .http
-                .get(format!("{}/health", server.base_url))
-                .send()
-                .await
+            let health = server.http.get(format!("{}/health", server.base_url));
+            if let Ok(r) = health.send().await
+                && r.status().is_success()
             {
-                if r.status().is_success() {
-                    return Ok(server);
-                }
+                return Ok(server);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
