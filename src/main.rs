@@ -128,8 +128,8 @@ fn main() -> ExitCode {
 fn init_logging(verbose: u8) {
     // qdrant-edge logs internal initialisation warnings (feature flags, mmap probe) that say nothing to users.
     let default = match verbose {
-        0 => "warn,qdrant_edge=error",
-        1 => "info,qdrant_edge=error",
+        0 => "warn,qdrant_edge=error,mistralrs_core=error",
+        1 => "info,qdrant_edge=error,mistralrs_core=warn",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
