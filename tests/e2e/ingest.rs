@@ -174,3 +174,33 @@ async fn kill_9_mid_ingest_then_rerun_equals_a_clean_run() {
     let idle = ingest_json(crashed.path(), wiki.path());
     assert_eq!(idle["chunks_written"], 0, "{idle}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_process_gets_a_clear_store_in_use_error() {
+    let data = tempfile::tempdir().unwrap();
+    let mut ingest = skiff_cmd(data.path(), &["ingest", knowledge().to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the ingest has created and opened the store, then try to open it again.
+    let config = data.path().join("store/wiki/edge_config.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !config.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let out = skiff(data.path(), &["search", "vpn port"]);
+    let still_running = ingest.try_wait().unwrap().is_none();
+    ingest.wait().unwrap();
+    assert!(
+        still_running,
+        "ingest finished before the check; the test proved nothing"
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("in use by another skiff process"),
+        "{}",
+        stderr(&out)
+    );
+}
