@@ -1,12 +1,16 @@
 //! Wiring: builds every backend once from the config and hands them out as trait objects.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use std::collections::HashMap;
 
 use crate::config::{Config, ConfigError, ModelRole, StoreBackend};
+use tokio_util::sync::CancellationToken;
+
 use crate::ingest::chunker::ChunkLimits;
+use crate::ingest::indexer::{Indexer, IngestError, IngestReport, Progress};
+use crate::ingest::sync;
 use crate::providers::embed::fastembed::FastEmbedder;
 use crate::providers::embed::{EmbedError, Embedder};
 use crate::providers::llm::{self, ChatModel, LlmError};
@@ -89,6 +93,31 @@ impl App {
             max_tokens: self.config.ingest.chunk_tokens,
             overlap_tokens: self.config.ingest.overlap_tokens,
         }
+    }
+
+    /// Syncs one wiki folder (canonical path) into the store: plan against what the store
+    /// holds (the scan runs on a blocking thread), then index.
+    pub async fn ingest(
+        &self,
+        root: &Path,
+        progress: &dyn Progress,
+        cancel: CancellationToken,
+    ) -> Result<IngestReport, IngestError> {
+        let existing = self.store.sources(&root.display().to_string()).await?;
+        let max = self.config.ingest.max_file_bytes;
+        let scan_root = root.to_path_buf();
+        let plan = tokio::task::spawn_blocking(move || sync::plan(&scan_root, existing, max))
+            .await
+            .map_err(|e| IngestError::Worker(e.to_string()))??;
+        let indexer = Indexer {
+            embedder: self.embedder.as_ref(),
+            store: self.store.as_ref(),
+            limits: self.chunk_limits(),
+            batch_size: self.config.embed.batch_size,
+            progress,
+            cancel,
+        };
+        indexer.run(plan).await
     }
 }
 

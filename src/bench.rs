@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::ingest::indexer::{Indexer, Progress};
+use crate::ingest::indexer::Progress;
 use crate::ingest::sync;
 use crate::providers::store::Access;
 
@@ -22,8 +22,6 @@ pub enum BenchError {
     Ingest(#[from] crate::ingest::indexer::IngestError),
     #[error(transparent)]
     Scan(#[from] crate::ingest::sync::ScanError),
-    #[error(transparent)]
-    Store(#[from] crate::providers::store::StoreError),
     #[error(transparent)]
     Search(#[from] crate::search::SearchError),
 }
@@ -95,18 +93,9 @@ pub async fn ingest_bench(
     progress: &dyn Progress,
 ) -> Result<IngestBench, BenchError> {
     let root = sync::canonical_root(wiki)?;
-    let existing = app.store.sources(&root.display().to_string()).await?;
-    let plan = sync::plan(&root, existing, app.config.ingest.max_file_bytes)?;
-    let files = plan.added.len() + plan.changed.len();
-    let indexer = Indexer {
-        embedder: app.embedder.as_ref(),
-        store: app.store.as_ref(),
-        limits: app.chunk_limits(),
-        batch_size: app.config.embed.batch_size,
-        progress,
-        cancel: CancellationToken::new(),
-    };
-    let report = indexer.run(plan).await?;
+    let report = app
+        .ingest(&root, progress, CancellationToken::new())
+        .await?;
     let mut latencies = Vec::with_capacity(queries);
     for q in 0..queries {
         let topic = TOPICS[q % TOPICS.len()];
@@ -130,7 +119,7 @@ pub async fn ingest_bench(
     }
     latencies.sort_by(f64::total_cmp);
     Ok(IngestBench {
-        files,
+        files: report.added + report.changed,
         chunks: report.chunks_written,
         ingest_seconds: report.seconds,
         chunks_per_second: report.chunks_per_second,

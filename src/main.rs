@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use skiff::app::{self, App};
 use skiff::config::Config;
 use skiff::frontends::cli;
-use skiff::ingest::indexer::{Indexer, IngestReport};
+use skiff::ingest::indexer::IngestReport;
 use skiff::ingest::sync;
 use skiff::providers::store::Access;
 
@@ -291,24 +291,9 @@ async fn ingest(
     }
     let app = App::build(config).await?;
     let progress = cli::TerminalProgress::new("ingest");
-    let indexer = Indexer {
-        embedder: app.embedder.as_ref(),
-        store: app.store.as_ref(),
-        limits: app.chunk_limits(),
-        batch_size: app.config.embed.batch_size,
-        progress: &progress,
-        cancel: cancel.clone(),
-    };
     let mut total = IngestReport::default();
     for root in &roots {
-        let existing = app.store.sources(&root.display().to_string()).await?;
-        let max = app.config.ingest.max_file_bytes;
-        let root_for_scan = root.clone();
-        let plan = tokio::task::spawn_blocking(move || sync::plan(&root_for_scan, existing, max))
-            .await
-            .context("scanning the wiki folder")??;
-        let report = indexer.run(plan).await?;
-        total.merge(report);
+        total.merge(app.ingest(root, &progress, cancel.clone()).await?);
         if cancel.is_cancelled() {
             break;
         }

@@ -69,12 +69,16 @@ impl IngestReport {
         self.problems.extend(other.problems);
         self.chunks_written += other.chunks_written;
         self.seconds += other.seconds;
+        self.update_rate();
+        self.cancelled |= other.cancelled;
+    }
+
+    fn update_rate(&mut self) {
         self.chunks_per_second = if self.seconds > 0.0 {
             self.chunks_written as f64 / self.seconds
         } else {
             0.0
         };
-        self.cancelled |= other.cancelled;
     }
 }
 
@@ -137,49 +141,43 @@ impl Indexer<'_> {
 
         let total: usize = jobs.iter().map(|j| j.chunks.len()).sum();
         self.progress.start(total as u64);
-        let mut pending: Vec<ChunkPoint> = Vec::new();
-        let mut texts: Vec<String> = Vec::new();
-        // Points wait here until their whole file is embedded, then go to the store together.
-        let mut ready: Vec<(usize, Vec<ChunkPoint>)> = Vec::new();
-        let mut batch_owner: Vec<usize> = Vec::new();
+        // Points (with their job number) wait for a batch; embedded points collect per job
+        // and go to the store once the whole file is embedded. Jobs finish in order.
+        let mut pending: Vec<(usize, ChunkPoint)> = Vec::new();
+        let mut embedded: Vec<Vec<ChunkPoint>> = jobs
+            .iter()
+            .map(|j| Vec::with_capacity(j.chunks.len()))
+            .collect();
+        let mut next_to_write = 0;
         for (job_no, job) in jobs.iter().enumerate() {
-            ready.push((job_no, Vec::with_capacity(job.chunks.len())));
-            for chunk in &job.chunks {
-                texts.push(chunk.embedding_text());
-                pending.push(point_for(&root, job, chunk));
-                batch_owner.push(job_no);
-            }
+            pending.extend(
+                job.chunks
+                    .iter()
+                    .map(|c| (job_no, point_for(&root, job, c))),
+            );
             let last_job = job_no + 1 == jobs.len();
-            while texts.len() >= self.batch_size || (last_job && !texts.is_empty()) {
+            while pending.len() >= self.batch_size || (last_job && !pending.is_empty()) {
                 if self.cancel.is_cancelled() {
                     report.cancelled = true;
                     break;
                 }
-                let take = texts.len().min(self.batch_size);
-                let batch: Vec<String> = texts.drain(..take).collect();
-                let vectors = self.embedder.embed(batch).await?;
-                for (vector, (mut point, owner)) in vectors
-                    .into_iter()
-                    .zip(pending.drain(..take).zip(batch_owner.drain(..take)))
-                {
+                let take = pending.len().min(self.batch_size);
+                let batch: Vec<(usize, ChunkPoint)> = pending.drain(..take).collect();
+                let texts = batch.iter().map(|(_, p)| p.keyword_text.clone()).collect();
+                let vectors = self.embedder.embed(texts).await?;
+                for (vector, (owner, mut point)) in vectors.into_iter().zip(batch) {
                     point.vector = vector;
-                    if let Some((_, points)) = ready.iter_mut().find(|(j, _)| *j == owner) {
-                        points.push(point);
-                    }
+                    embedded[owner].push(point);
                 }
                 self.progress.advance(take as u64);
-                // Flush every file whose chunks are all embedded.
-                let mut i = 0;
-                while i < ready.len() {
-                    let (owner, points) = &ready[i];
-                    if points.len() == jobs[*owner].chunks.len() {
-                        let (owner, points) = ready.remove(i);
-                        report.chunks_written += points.len();
-                        self.write_file(&jobs[owner].file.source, points, &existing)
-                            .await?;
-                    } else {
-                        i += 1;
-                    }
+                while next_to_write < jobs.len()
+                    && embedded[next_to_write].len() == jobs[next_to_write].chunks.len()
+                {
+                    let points = std::mem::take(&mut embedded[next_to_write]);
+                    report.chunks_written += points.len();
+                    self.write_file(&jobs[next_to_write].file.source, points, &existing)
+                        .await?;
+                    next_to_write += 1;
                 }
             }
             if report.cancelled {
@@ -191,11 +189,7 @@ impl Indexer<'_> {
             self.store.optimize().await?;
         }
         report.seconds = started.elapsed().as_secs_f64();
-        report.chunks_per_second = if report.seconds > 0.0 {
-            report.chunks_written as f64 / report.seconds
-        } else {
-            0.0
-        };
+        report.update_rate();
         Ok(report)
     }
 
