@@ -24,6 +24,8 @@ pub enum BenchError {
     Scan(#[from] crate::ingest::sync::ScanError),
     #[error(transparent)]
     Search(#[from] crate::search::SearchError),
+    #[error(transparent)]
+    Agent(#[from] crate::agent::AgentError),
 }
 
 #[derive(Debug, Serialize)]
@@ -287,5 +289,73 @@ pub async fn llm_bench(
         prompt_ratio: peer_prompt.filter(|x| *x > 0.0).map(|x| local_prompt / x),
         decode_ratio: peer_decode.filter(|x| *x > 0.0).map(|x| local_decode / x),
         peer_note,
+    })
+}
+
+/// `skiff bench ask`: wall time of whole answers and where it went, per role.
+#[derive(Debug, Serialize)]
+pub struct AskBench {
+    pub question: String,
+    pub runs: usize,
+    pub route: String,
+    pub wall_ms: Vec<u64>,
+    pub p50_ms: u64,
+    /// Mean milliseconds per run spent in each role ("tool" = search/compare/calculate).
+    pub role_ms: std::collections::BTreeMap<String, f64>,
+    pub tokens_in: f64,
+    pub tokens_out: f64,
+    pub cost_usd: f64,
+    pub api_equivalent_usd: f64,
+    /// Whether the last run's answer cited the evidence (a sanity check, not a score).
+    pub last_answer: String,
+}
+
+pub async fn ask_bench(
+    app: &App,
+    question: &str,
+    runs: usize,
+    cancel: CancellationToken,
+) -> Result<AskBench, BenchError> {
+    use crate::agent::{self, AskRequest, Silent};
+    let runs = runs.max(1);
+    let mut wall = Vec::new();
+    let mut role_ms: std::collections::BTreeMap<String, f64> = Default::default();
+    let (mut tin, mut tout, mut cost, mut api) = (0.0, 0.0, 0.0, 0.0);
+    let mut route = String::new();
+    let mut last = String::new();
+    for run in 0..runs {
+        let answer = agent::ask(
+            app,
+            AskRequest::new(question, Access::All),
+            &Silent,
+            cancel.clone(),
+        )
+        .await?;
+        eprintln!("run {}/{runs}: {} ms", run + 1, answer.ledger.wall_ms);
+        wall.push(answer.ledger.wall_ms);
+        for (role, t) in &answer.ledger.by_role {
+            *role_ms.entry(role.clone()).or_default() += t.latency_ms as f64 / runs as f64;
+        }
+        tin += answer.ledger.tokens_in as f64 / runs as f64;
+        tout += answer.ledger.tokens_out as f64 / runs as f64;
+        cost += answer.ledger.total_cost_usd / runs as f64;
+        api += answer.ledger.api_equivalent_usd / runs as f64;
+        route = format!("{:?}", answer.route.kind).to_lowercase();
+        last = answer.answer;
+    }
+    let mut sorted = wall.clone();
+    sorted.sort_unstable();
+    Ok(AskBench {
+        question: question.to_string(),
+        runs,
+        route,
+        p50_ms: sorted[(sorted.len() - 1) / 2],
+        wall_ms: wall,
+        role_ms,
+        tokens_in: tin,
+        tokens_out: tout,
+        cost_usd: cost,
+        api_equivalent_usd: api,
+        last_answer: last,
     })
 }

@@ -55,6 +55,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub search: SearchConfig,
     pub roles: RolesConfig,
+    pub agent: AgentConfig,
+    pub costs: CostsConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +159,10 @@ pub struct RemoteModelConfig {
     pub api_key_env: Option<String>,
     /// Seconds one request may take, retries included (default 120).
     pub timeout_secs: Option<u64>,
+    /// Price in USD per million prompt tokens (for the ledger; 0 = free/unknown).
+    pub input_usd_per_mtok: f64,
+    /// Price in USD per million generated tokens.
+    pub output_usd_per_mtok: f64,
 }
 
 /// Which model plays each part of the pipeline (names from `models.local` / `models.remote`).
@@ -280,6 +286,81 @@ impl Default for SearchConfig {
             k: 5,
             prefetch: 40,
             snippet_chars: 220,
+        }
+    }
+}
+
+/// How `ask` plans, runs and answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Most steps a plan may have.
+    pub max_steps: usize,
+    /// Plan steps run at once (independent steps only).
+    pub max_parallel: usize,
+    /// Hits each search step keeps as evidence.
+    pub search_k: usize,
+    /// Characters of one passage shown to the extractor and the synthesizer.
+    pub passage_chars: usize,
+    /// Seconds the planner may take for one plan.
+    pub planner_timeout_secs: u64,
+    /// Seconds the synthesizer may take for the answer.
+    pub synthesis_timeout_secs: u64,
+    /// Longest answer in tokens.
+    pub answer_max_tokens: u32,
+    /// Earlier turns of a conversation the planner and synthesizer see.
+    pub history_turns: usize,
+    /// "auto" routes simple questions straight to search + answer; "plan" always plans;
+    /// "direct" never plans.
+    pub route: RouteMode,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            max_steps: 8,
+            max_parallel: 2,
+            search_k: 4,
+            passage_chars: 900,
+            planner_timeout_secs: 600,
+            synthesis_timeout_secs: 600,
+            answer_max_tokens: 200,
+            history_turns: 3,
+            route: RouteMode::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteMode {
+    Auto,
+    Plan,
+    Direct,
+}
+
+/// Prices for the ledger's cost estimate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CostsConfig {
+    /// What one CPU core-hour costs on this machine (local models are priced by CPU time).
+    pub cpu_core_hour_usd: f64,
+    /// Cores a local model keeps busy while it runs (0 = every core).
+    pub local_cores: usize,
+    /// A hosted API's price per million prompt tokens, to show what local calls would have
+    /// cost there.
+    pub reference_input_usd_per_mtok: f64,
+    /// The same API's price per million generated tokens.
+    pub reference_output_usd_per_mtok: f64,
+}
+
+impl Default for CostsConfig {
+    fn default() -> Self {
+        Self {
+            cpu_core_hour_usd: 0.04,
+            local_cores: 0,
+            reference_input_usd_per_mtok: 0.40,
+            reference_output_usd_per_mtok: 1.60,
         }
     }
 }
@@ -415,6 +496,65 @@ impl Config {
         }
         if self.search.prefetch == 0 {
             return Err(bad("search.prefetch", &0, "must be positive"));
+        }
+        let a = &self.agent;
+        if !(1..=32).contains(&a.max_steps) {
+            return Err(bad(
+                "agent.max_steps",
+                &a.max_steps,
+                "must be between 1 and 32",
+            ));
+        }
+        if !(1..=16).contains(&a.max_parallel) {
+            return Err(bad(
+                "agent.max_parallel",
+                &a.max_parallel,
+                "must be between 1 and 16",
+            ));
+        }
+        if !(1..=20).contains(&a.search_k) {
+            return Err(bad(
+                "agent.search_k",
+                &a.search_k,
+                "must be between 1 and 20",
+            ));
+        }
+        if a.passage_chars < 100 {
+            return Err(bad(
+                "agent.passage_chars",
+                &a.passage_chars,
+                "must be at least 100",
+            ));
+        }
+        if a.planner_timeout_secs == 0 || a.synthesis_timeout_secs == 0 {
+            return Err(bad(
+                "agent.*_timeout_secs",
+                &0,
+                "timeouts must be at least 1 second",
+            ));
+        }
+        if a.answer_max_tokens < 16 {
+            return Err(bad(
+                "agent.answer_max_tokens",
+                &a.answer_max_tokens,
+                "must be at least 16",
+            ));
+        }
+        let c = &self.costs;
+        for (key, v) in [
+            ("costs.cpu_core_hour_usd", c.cpu_core_hour_usd),
+            (
+                "costs.reference_input_usd_per_mtok",
+                c.reference_input_usd_per_mtok,
+            ),
+            (
+                "costs.reference_output_usd_per_mtok",
+                c.reference_output_usd_per_mtok,
+            ),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(bad(key, &v, "must be a price of 0 or more"));
+            }
         }
         for (role, name) in [
             ("roles.planner", &self.roles.planner),

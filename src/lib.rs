@@ -12,9 +12,11 @@
 //! `config` holds the typed settings, `app` wires the backends together once, `providers` is the
 //! only place SDK types (fastembed, qdrant-edge, mistral.rs, async-openai) appear, and `frontends` render results.
 
+pub mod agent;
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod eval;
 pub mod frontends;
 pub mod ingest;
 pub mod prompts;

@@ -8,8 +8,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use skiff::agent::{self, AskRequest, Turn};
 use skiff::app::{self, App};
-use skiff::config::Config;
+use skiff::config::{Config, RouteMode};
 use skiff::frontends::cli;
 use skiff::ingest::indexer::IngestReport;
 use skiff::ingest::sync;
@@ -64,6 +65,40 @@ enum Command {
         #[arg(long, conflicts_with = "groups")]
         all_groups: bool,
     },
+    /// Ask a question; without one, start an interactive chat that remembers earlier turns.
+    Ask {
+        question: Option<String>,
+        /// Print the answer, citations, plan, steps and ledger as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also print the plan and the ledger as tables.
+        #[arg(long)]
+        trace: bool,
+        /// Also read pages restricted to this acl group (repeatable).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// Read every page whatever its acl (operators only).
+        #[arg(long, conflicts_with = "groups")]
+        all_groups: bool,
+        /// auto (default: agent.route), plan or direct.
+        #[arg(long, value_parser = parse_route)]
+        route: Option<RouteMode>,
+    },
+    /// Answer every question of a JSONL set and score the answers.
+    Eval {
+        /// Question set (one JSON object per line: id, question, expected_facts,
+        /// expected_sources, kind).
+        file: PathBuf,
+        /// Only these question ids (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<String>,
+        /// Print every score and the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// auto (default: agent.route), plan or direct.
+        #[arg(long, value_parser = parse_route)]
+        route: Option<RouteMode>,
+    },
     /// Print performance figures (not asserted anywhere).
     Bench {
         #[command(subcommand)]
@@ -81,6 +116,19 @@ enum BenchCommand {
         /// Search queries to time after the ingest.
         #[arg(long, default_value_t = 200)]
         queries: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End-to-end latency of one question (default: the seed example) and the time per role.
+    Ask {
+        #[arg(
+            long,
+            default_value = "Compare the battery life and price of last year's model to the new one"
+        )]
+        question: String,
+        /// Timed runs.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
         #[arg(long)]
         json: bool,
     },
@@ -184,6 +232,102 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ask {
+            question,
+            json,
+            trace,
+            groups,
+            all_groups,
+            route,
+        } => {
+            let access = if all_groups {
+                Access::All
+            } else {
+                Access::Groups(groups)
+            };
+            let app = App::build(config).await?;
+            match question {
+                Some(q) => {
+                    let mut request = AskRequest::new(q, access);
+                    request.route = route;
+                    let answer = ask_once(&app, request, json, trace, cancel).await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&answer)?);
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => chat(&app, access, route, json, trace, cancel).await,
+            }
+        }
+        Command::Eval {
+            file,
+            ids,
+            json,
+            route,
+        } => {
+            let mut questions = skiff::eval::load(&file)?;
+            if !ids.is_empty() {
+                questions.retain(|q| ids.contains(&q.id));
+            }
+            let app = App::build(config).await?;
+            let mut scores = Vec::new();
+            let mut errors = 0;
+            for (i, q) in questions.iter().enumerate() {
+                if cancel.is_cancelled() {
+                    break;
+                }
+                let mut request = AskRequest::new(q.question.clone(), Access::All);
+                request.route = route;
+                match agent::ask(&app, request, &agent::Silent, cancel.clone()).await {
+                    Ok(answer) => {
+                        let score = skiff::eval::score(q, &answer);
+                        eprintln!(
+                            "[{}/{}] {} {} {:>6} ms  {}",
+                            i + 1,
+                            questions.len(),
+                            q.id,
+                            if score.correct { "ok  " } else { "MISS" },
+                            score.latency_ms,
+                            answer.answer.replace('\n', " ")
+                        );
+                        scores.push(score);
+                    }
+                    Err(e) => {
+                        eprintln!("[{}/{}] {} ERROR {e}", i + 1, questions.len(), q.id);
+                        errors += 1;
+                    }
+                }
+            }
+            let summary = skiff::eval::summarize(&scores, errors);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"summary": summary, "scores": scores})
+                    )?
+                );
+            } else {
+                cli::print_eval(&summary, &scores);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Ask {
+                    question,
+                    runs,
+                    json,
+                },
+        } => {
+            let app = App::build(config).await?;
+            let figures = skiff::bench::ask_bench(&app, &question, runs, cancel).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&figures)?);
+            } else {
+                cli::print_ask_bench(&figures);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             what:
                 BenchCommand::Ingest {
@@ -227,6 +371,89 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn parse_route(s: &str) -> Result<RouteMode, String> {
+    match s {
+        "auto" => Ok(RouteMode::Auto),
+        "plan" => Ok(RouteMode::Plan),
+        "direct" => Ok(RouteMode::Direct),
+        other => Err(format!("{other:?}: use auto, plan or direct")),
+    }
+}
+
+/// Answers one question, showing progress on stderr and the answer on stdout (unless JSON).
+async fn ask_once(
+    app: &App,
+    request: AskRequest,
+    json: bool,
+    trace: bool,
+    cancel: CancellationToken,
+) -> Result<agent::Answer> {
+    let observer = cli::AskProgress::new(!json);
+    let answer = agent::ask(app, request, &observer, cancel).await?;
+    if !json {
+        cli::print_answer(&answer, observer.streamed());
+        if trace {
+            cli::print_trace(&answer);
+        }
+    }
+    Ok(answer)
+}
+
+/// Interactive chat: one question per line, earlier turns remembered; /reset forgets them,
+/// /exit (or end of input, or Ctrl-C) leaves.
+async fn chat(
+    app: &App,
+    access: Access,
+    route: Option<RouteMode>,
+    json: bool,
+    trace: bool,
+    cancel: CancellationToken,
+) -> Result<ExitCode> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut history: Vec<Turn> = Vec::new();
+    eprintln!("skiff chat: ask about the wiki. /reset forgets the conversation, /exit leaves.");
+    loop {
+        eprint!("> ");
+        let line = tokio::select! {
+            l = lines.next_line() => l.context("reading the question from stdin")?,
+            _ = cancel.cancelled() => None,
+        };
+        let Some(line) = line else { break };
+        let q = line.trim();
+        match q {
+            "" => continue,
+            "/exit" | "/quit" => break,
+            "/reset" => {
+                history.clear();
+                eprintln!("(conversation forgotten)");
+                continue;
+            }
+            _ => {}
+        }
+        let mut request = AskRequest::new(q, access.clone());
+        request.history = history.clone();
+        request.route = route;
+        match ask_once(app, request, json, trace, cancel.clone()).await {
+            Ok(answer) => {
+                if json {
+                    println!("{}", serde_json::to_string(&answer)?);
+                }
+                history.push(Turn {
+                    question: q.to_string(),
+                    answer: answer.answer,
+                });
+            }
+            Err(e) if cancel.is_cancelled() => {
+                eprintln!("({e})");
+                break;
+            }
+            Err(e) => eprintln!("error: {e:#}"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Ctrl-C or SIGTERM asks long work to stop at the next safe point; a second one exits now.

@@ -5,6 +5,8 @@
 use crate::providers::llm::ChatMessage;
 
 pub const EXTRACT: &str = include_str!("../prompts/extract.md");
+pub const PLAN: &str = include_str!("../prompts/plan.md");
+pub const SYNTHESIZE: &str = include_str!("../prompts/synthesize.md");
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PromptError {

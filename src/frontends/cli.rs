@@ -7,7 +7,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::bench::{IngestBench, LlmBench};
+use crate::agent::executor::{StepReport, StepStatus};
+use crate::agent::router::Route;
+use crate::agent::{Answer, Observer, PlanSource};
+use crate::bench::{AskBench, IngestBench, LlmBench};
+use crate::eval::{Score, Summary};
 use crate::ingest::indexer::{IngestReport, Progress};
 use crate::ingest::sync::Plan;
 use crate::search::Hit;
@@ -215,4 +219,222 @@ pub fn print_llm_bench(b: &LlmBench) {
     if let Some(note) = &b.peer_note {
         println!("  peer not measured: {note}");
     }
+}
+
+/// Progress of `ask` on stderr (route, plan, steps) and the answer streamed to stdout as it is
+/// written, when stdout is a terminal.
+pub struct AskProgress {
+    show: bool,
+    stream: bool,
+    streamed: Mutex<bool>,
+}
+
+impl AskProgress {
+    pub fn new(show: bool) -> Self {
+        Self {
+            show,
+            stream: show && std::io::stdout().is_terminal(),
+            streamed: Mutex::new(false),
+        }
+    }
+
+    /// Whether the answer text was already printed while it was written.
+    pub fn streamed(&self) -> bool {
+        self.streamed.lock().map(|s| *s).unwrap_or(false)
+    }
+}
+
+impl Observer for AskProgress {
+    fn route(&self, route: &Route) {
+        if self.show {
+            eprintln!("route: {:?} ({})", route.kind, route.reason);
+        }
+    }
+    fn status(&self, message: &str) {
+        if self.show {
+            eprintln!("{message}…");
+        }
+    }
+    fn plan(&self, plan: &crate::agent::plan::Plan, source: PlanSource) {
+        if self.show && source != PlanSource::Router {
+            let steps: Vec<String> = plan
+                .steps
+                .iter()
+                .map(|s| format!("{} {}", s.id, s.tool))
+                .collect();
+            eprintln!("plan ({source:?}): {}", steps.join(", "));
+        }
+    }
+    fn step_finished(&self, r: &StepReport) {
+        if self.show {
+            match &r.error {
+                Some(e) => eprintln!(
+                    "  {} {} failed after {} ms: {e}",
+                    r.id, r.tool, r.latency_ms
+                ),
+                None => eprintln!("  {} {} done in {} ms", r.id, r.tool, r.latency_ms),
+            }
+        }
+    }
+    fn token(&self, text: &str) {
+        if self.stream {
+            use std::io::Write;
+            if let Ok(mut s) = self.streamed.lock() {
+                if !*s {
+                    println!();
+                }
+                *s = true;
+            }
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
+pub fn print_answer(a: &Answer, streamed: bool) {
+    if streamed {
+        println!("\n");
+    } else {
+        println!("{}\n", a.answer);
+    }
+    if a.citations.is_empty() {
+        if !a.answered {
+            println!("(no source answers this question)");
+        }
+    } else {
+        println!("Sources:");
+        for c in &a.citations {
+            println!("  [{}] {} > {}", c.n, c.source, c.heading);
+        }
+    }
+    for n in &a.notes {
+        if n.contains("removed citation") || n.contains("cites no evidence") {
+            println!("  note: {n}");
+        }
+    }
+}
+
+pub fn print_trace(a: &Answer) {
+    println!("\nroute: {:?} ({})", a.route.kind, a.route.reason);
+    println!("plan ({:?}):", a.plan.source);
+    for p in &a.plan.problems {
+        println!("  problem: {p}");
+    }
+    println!(
+        "  {:<4} {:<10} {:<8} {:>9}  {:<12} args",
+        "id", "tool", "status", "ms", "after"
+    );
+    for s in &a.steps {
+        let step = a
+            .plan
+            .steps
+            .iter()
+            .find(|p| p.id == s.id && p.tool == s.tool);
+        let args = step.map(|p| p.args.to_string()).unwrap_or_default();
+        let after = step.map(|p| p.depends_on.join(",")).unwrap_or_default();
+        let status = match s.status {
+            StepStatus::Ok => "ok",
+            StepStatus::Failed => "FAILED",
+            StepStatus::Skipped => "skipped",
+        };
+        println!(
+            "  {:<4} {:<10} {:<8} {:>9}  {:<12} {}",
+            s.id,
+            s.tool,
+            status,
+            s.latency_ms,
+            after,
+            snippet(&args, 90)
+        );
+        if let Some(e) = &s.error {
+            println!("       error: {e}");
+        }
+    }
+    let l = &a.ledger;
+    println!("ledger:");
+    println!(
+        "  {:<10} {:<12} {:<30} {:>9} {:>7} {:>7} {:>10}",
+        "step", "role", "model", "ms", "in", "out", "cost $"
+    );
+    for e in &l.entries {
+        println!(
+            "  {:<10} {:<12} {:<30} {:>9} {:>7} {:>7} {:>10.6}",
+            e.step,
+            e.role,
+            snippet(&e.model, 30),
+            e.latency_ms,
+            e.tokens_in,
+            e.tokens_out,
+            e.cost_usd
+        );
+    }
+    println!("  by role:");
+    for (role, t) in &l.by_role {
+        println!(
+            "    {:<12} {:>3} calls {:>9} ms {:>7} in {:>7} out  ${:.6}",
+            role, t.calls, t.latency_ms, t.tokens_in, t.tokens_out, t.cost_usd
+        );
+    }
+    println!(
+        "  total: {} ms wall, {} tokens in, {} out, ${:.6} (the same tokens at the reference API price: ${:.6})",
+        l.wall_ms, l.tokens_in, l.tokens_out, l.total_cost_usd, l.api_equivalent_usd
+    );
+    for n in &a.notes {
+        println!("  note: {n}");
+    }
+}
+
+pub fn print_eval(s: &Summary, scores: &[Score]) {
+    for sc in scores.iter().filter(|s| !s.correct) {
+        println!(
+            "  miss {:<5} {:?}  missing: {}",
+            sc.id,
+            sc.kind,
+            sc.missing.join(", ")
+        );
+    }
+    println!(
+        "accuracy {}/{} = {:.1}%  (errors: {})",
+        s.correct,
+        s.questions,
+        s.accuracy * 100.0,
+        s.errors
+    );
+    for (kind, ok, n) in &s.by_kind {
+        println!("  {:<14} {ok}/{n}", format!("{kind:?}"));
+    }
+    println!("  cited-source recall {:.2}", s.source_recall);
+    println!(
+        "  latency p50 {:.1} s, p95 {:.1} s; estimated cost ${:.4}",
+        s.latency_p50_ms as f64 / 1000.0,
+        s.latency_p95_ms as f64 / 1000.0,
+        s.cost_usd
+    );
+}
+
+pub fn print_ask_bench(b: &AskBench) {
+    println!(
+        "ask benchmark: {:?} ({} runs, route {})",
+        b.question, b.runs, b.route
+    );
+    println!("  end-to-end p50     {:.1} s", b.p50_ms as f64 / 1000.0);
+    let runs: Vec<String> = b
+        .wall_ms
+        .iter()
+        .map(|m| format!("{:.1}", *m as f64 / 1000.0))
+        .collect();
+    println!("  runs               {} s", runs.join(", "));
+    println!("  time per role (mean per run; steps overlap):");
+    for (role, ms) in &b.role_ms {
+        println!("    {:<12} {:>8.1} s", role, ms / 1000.0);
+    }
+    println!(
+        "  tokens             {:.0} in, {:.0} out",
+        b.tokens_in, b.tokens_out
+    );
+    println!(
+        "  estimated cost     ${:.5} (same tokens at the reference API price: ${:.5})",
+        b.cost_usd, b.api_equivalent_usd
+    );
+    println!("  answer             {}", snippet(&b.last_answer, 300));
 }

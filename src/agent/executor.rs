@@ -1,0 +1,702 @@
+//! Runs a validated plan as a DAG: a step starts once every step it depends on has finished,
+//! independent steps run together (bounded by `agent.max_parallel`), each step has its tool's
+//! timeout, and later steps read earlier results by reference ("s3.price"). The first failed
+//! step stops the plan; what finished is kept for the re-plan and the answer.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Observer;
+use super::ledger::Ledger;
+use super::plan::{Action, Operand, ValidPlan, ValidStep, ref_field, ref_step};
+use crate::providers::embed::Embedder;
+use crate::providers::llm::ChatModel;
+use crate::providers::store::{Access, VectorStore};
+use crate::search::{self, Hit};
+use crate::tools::calculate::{CalculateArgs, calculate};
+use crate::tools::compare::{CompareArgs, Comparison, Quantity, compare};
+use crate::tools::extract::{ExtractArgs, ExtractTool, Extracted, Passage};
+use crate::tools::{ToolError, manifest, tidy};
+
+/// A passage retrieved by a search step: what answers cite.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    pub source: String,
+    pub heading: String,
+    pub title: String,
+    pub text: String,
+    pub chunk_index: u32,
+}
+
+/// Everything retrieved while answering, deduplicated; ids are positions (0-based).
+#[derive(Debug, Default)]
+pub struct EvidenceSet {
+    items: Mutex<Vec<Evidence>>,
+}
+
+impl EvidenceSet {
+    pub fn add(&self, hit: &Hit) -> usize {
+        let Ok(mut items) = self.items.lock() else {
+            return 0;
+        };
+        if let Some(i) = items
+            .iter()
+            .position(|e| e.source == hit.source && e.chunk_index == hit.chunk_index)
+        {
+            return i;
+        }
+        items.push(Evidence {
+            source: hit.source.clone(),
+            heading: hit.heading.clone(),
+            title: hit.title.clone(),
+            text: hit.text.clone(),
+            chunk_index: hit.chunk_index,
+        });
+        items.len() - 1
+    }
+
+    pub fn get(&self, i: usize) -> Option<Evidence> {
+        self.items.lock().ok().and_then(|v| v.get(i).cloned())
+    }
+
+    pub fn all(&self) -> Vec<Evidence> {
+        self.items.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// An extracted value with the evidence it was read from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fact {
+    pub field: String,
+    pub value: Option<Extracted>,
+    /// Evidence id of the passage that states it.
+    #[serde(skip)]
+    pub evidence: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareRow {
+    pub field: String,
+    pub a_label: String,
+    pub b_label: String,
+    #[serde(flatten)]
+    pub result: Comparison,
+    #[serde(skip)]
+    pub evidence: Vec<usize>,
+}
+
+/// What a step produced.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepOutput {
+    Search {
+        query: String,
+        hits: Vec<HitRef>,
+        #[serde(skip)]
+        evidence: Vec<usize>,
+    },
+    Extract {
+        /// What the values are about (title of the page they came from).
+        label: String,
+        facts: Vec<Fact>,
+        notes: Vec<String>,
+    },
+    Compare {
+        rows: Vec<CompareRow>,
+    },
+    Calculate {
+        expression: String,
+        result: f64,
+        #[serde(skip)]
+        evidence: Vec<usize>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HitRef {
+    pub source: String,
+    pub heading: String,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub id: String,
+    pub tool: String,
+    pub status: StepStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<StepOutput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Ok,
+    Failed,
+    /// Not run because an earlier step failed.
+    Skipped,
+}
+
+/// What the executor needs; models are resolved lazily so a plan without extraction never
+/// loads the extractor.
+pub struct Runtime<'a> {
+    pub embedder: &'a dyn Embedder,
+    pub store: &'a dyn VectorStore,
+    pub access: Access,
+    pub search_k: usize,
+    pub prefetch: usize,
+    pub extract_passages: usize,
+    pub passage_chars: usize,
+    pub max_parallel: usize,
+    pub extractor: &'a (dyn Fn() -> ExtractorFuture<'a> + Send + Sync),
+    /// Configured name of the extractor model (for ledger prices).
+    pub extractor_name: String,
+    pub evidence: &'a EvidenceSet,
+    pub ledger: &'a Ledger,
+    pub observer: &'a dyn Observer,
+}
+
+pub type ExtractorFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Arc<dyn ChatModel>, String>> + Send + 'a>,
+>;
+
+/// The outcome of running a plan: a report per step, and the first failure if any.
+pub struct Run {
+    pub reports: Vec<StepReport>,
+    pub outputs: BTreeMap<String, StepOutput>,
+    pub failure: Option<(String, String)>,
+}
+
+pub async fn run(plan: &ValidPlan, rt: &Runtime<'_>) -> Run {
+    let mut outputs: BTreeMap<String, StepOutput> = BTreeMap::new();
+    let mut reports: BTreeMap<String, StepReport> = BTreeMap::new();
+    let mut started: BTreeSet<String> = BTreeSet::new();
+    let mut failure: Option<(String, String)> = None;
+    let mut running = FuturesUnordered::new();
+    loop {
+        if failure.is_none() {
+            for step in &plan.steps {
+                if running.len() >= rt.max_parallel.max(1) {
+                    break;
+                }
+                let ready = !started.contains(&step.id)
+                    && step.depends_on.iter().all(|d| outputs.contains_key(d));
+                if ready {
+                    started.insert(step.id.clone());
+                    rt.observer.step_started(&step.id, step.tool());
+                    let inputs = outputs.clone();
+                    running.push(async move {
+                        let t0 = Instant::now();
+                        let result = run_step(step, &inputs, rt).await;
+                        (step, result, t0.elapsed())
+                    });
+                }
+            }
+        }
+        let Some((step, result, took)) = running.next().await else {
+            break;
+        };
+        let mut report = StepReport {
+            id: step.id.clone(),
+            tool: step.tool().into(),
+            status: StepStatus::Ok,
+            output: None,
+            error: None,
+            latency_ms: took.as_millis() as u64,
+        };
+        match result {
+            Ok(output) => {
+                if step.tool() != "extract" {
+                    rt.ledger.tool_step(&step.id, step.tool(), took);
+                }
+                report.output = Some(output.clone());
+                outputs.insert(step.id.clone(), output);
+            }
+            Err(e) => {
+                report.status = StepStatus::Failed;
+                report.error = Some(e.to_string());
+                failure.get_or_insert((step.id.clone(), e.to_string()));
+            }
+        }
+        rt.observer.step_finished(&report);
+        reports.insert(step.id.clone(), report);
+    }
+    let reports = plan
+        .steps
+        .iter()
+        .map(|s| {
+            reports.remove(&s.id).unwrap_or(StepReport {
+                id: s.id.clone(),
+                tool: s.tool().into(),
+                status: StepStatus::Skipped,
+                output: None,
+                error: None,
+                latency_ms: 0,
+            })
+        })
+        .collect();
+    Run {
+        reports,
+        outputs,
+        failure,
+    }
+}
+
+async fn run_step(
+    step: &ValidStep,
+    inputs: &BTreeMap<String, StepOutput>,
+    rt: &Runtime<'_>,
+) -> Result<StepOutput, ToolError> {
+    let tool = step.tool();
+    let secs = manifest(tool).map(|m| m.timeout_secs).unwrap_or(60);
+    let work = async {
+        match &step.action {
+            Action::Search(s) => search_step(&s.query, rt).await,
+            Action::Extract(e) => extract_step(&step.id, &e.from, &e.fields, inputs, rt).await,
+            Action::Compare(c) => compare_step(&c.a, &c.b, inputs),
+            Action::Calculate(c) => calculate_step(c.op, &c.values, inputs),
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(secs), work).await {
+        Ok(r) => r,
+        Err(_) => Err(ToolError::Timeout { tool, secs }),
+    }
+}
+
+async fn search_step(query: &str, rt: &Runtime<'_>) -> Result<StepOutput, ToolError> {
+    let hits = search::search(
+        rt.embedder,
+        rt.store,
+        query,
+        rt.search_k,
+        rt.prefetch,
+        rt.access.clone(),
+    )
+    .await
+    .map_err(|e| ToolError::Failed {
+        tool: "search",
+        message: e.to_string(),
+    })?;
+    Ok(StepOutput::Search {
+        query: query.to_string(),
+        evidence: hits.iter().map(|h| rt.evidence.add(h)).collect(),
+        hits: hits
+            .iter()
+            .map(|h| HitRef {
+                source: h.source.clone(),
+                heading: h.heading.clone(),
+                score: h.score,
+            })
+            .collect(),
+    })
+}
+
+/// Cuts text at a character boundary, marking the cut.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+async fn extract_step(
+    id: &str,
+    from: &[String],
+    fields: &[crate::tools::extract::FieldSpec],
+    inputs: &BTreeMap<String, StepOutput>,
+    rt: &Runtime<'_>,
+) -> Result<StepOutput, ToolError> {
+    let mut ids: Vec<usize> = Vec::new();
+    for f in from {
+        if let Some(StepOutput::Search { evidence, .. }) = inputs.get(&ref_step(f)) {
+            for e in evidence.iter().take(rt.extract_passages) {
+                if !ids.contains(e) {
+                    ids.push(*e);
+                }
+            }
+        }
+    }
+    let passages: Vec<Passage> = ids
+        .iter()
+        .filter_map(|i| {
+            rt.evidence.get(*i).map(|e| Passage {
+                id: format!("p{}", i + 1),
+                text: clip(
+                    &format!("{} > {}: {}", e.title, e.heading, e.text),
+                    rt.passage_chars,
+                ),
+            })
+        })
+        .collect();
+    if passages.is_empty() {
+        return Err(ToolError::Failed {
+            tool: "extract",
+            message: format!("the search steps {} found no passages", from.join(", ")),
+        });
+    }
+    let model = (rt.extractor)()
+        .await
+        .map_err(|message| ToolError::Failed {
+            tool: "extract",
+            message,
+        })?;
+    let tool = ExtractTool::new(model);
+    let (extraction, calls) = tool
+        .extract(&ExtractArgs {
+            passages,
+            fields: fields.to_vec(),
+        })
+        .await?;
+    for call in &calls {
+        rt.ledger.model_call(id, call, &rt.extractor_name);
+    }
+    let evidence_of = |p: &str| {
+        p.strip_prefix('p')
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(1))
+    };
+    let facts: Vec<Fact> = fields
+        .iter()
+        .map(|f| {
+            let value = extraction.values.get(&f.name).cloned().flatten();
+            Fact {
+                field: f.name.clone(),
+                evidence: value.as_ref().and_then(|v| evidence_of(&v.passage)),
+                value,
+            }
+        })
+        .collect();
+    // Label the values by the page most of them came from, else the first passage's page.
+    let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+    for f in &facts {
+        if let Some(e) = f.evidence {
+            *counts.entry(e).or_default() += 1;
+        }
+    }
+    let main = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(e, _)| *e)
+        .or(ids.first().copied());
+    let label = main
+        .and_then(|e| rt.evidence.get(e))
+        .map(|e| page_name(&e.title))
+        .unwrap_or_else(|| id.to_string());
+    Ok(StepOutput::Extract {
+        label,
+        facts,
+        notes: extraction.notes,
+    })
+}
+
+/// "Tern 4 — Product Specification" -> "Tern 4".
+pub fn page_name(title: &str) -> String {
+    let head = title.split(['\u{2014}', '|', ':']).next().unwrap_or(title);
+    head.split(" - ").next().unwrap_or(head).trim().to_string()
+}
+
+/// A number a reference points at, with a label and its evidence.
+struct Number {
+    label: String,
+    value: f64,
+    unit: Option<String>,
+    evidence: Vec<usize>,
+}
+
+fn resolve(r: &str, inputs: &BTreeMap<String, StepOutput>) -> Result<Number, String> {
+    let step = ref_step(r);
+    let field = ref_field(r);
+    match (inputs.get(&step), field) {
+        (Some(StepOutput::Extract { label, facts, .. }), Some(f)) => {
+            let fact = facts
+                .iter()
+                .find(|x| x.field == f)
+                .ok_or_else(|| format!("{r}: step {step} has no field {f}"))?;
+            let v = fact.value.as_ref().ok_or_else(|| {
+                format!("{r}: the passages do not state {f} (extraction found no value)")
+            })?;
+            let value = v
+                .value
+                .as_f64()
+                .ok_or_else(|| format!("{r}: {} is not a number", v.value))?;
+            Ok(Number {
+                label: format!("{label} {f}"),
+                value,
+                unit: v.unit.clone(),
+                evidence: fact.evidence.into_iter().collect(),
+            })
+        }
+        (
+            Some(StepOutput::Calculate {
+                result, evidence, ..
+            }),
+            None,
+        ) => Ok(Number {
+            label: format!("result of {step}"),
+            value: *result,
+            unit: None,
+            evidence: evidence.clone(),
+        }),
+        (Some(StepOutput::Compare { rows }), Some(what)) => {
+            let row = rows
+                .first()
+                .ok_or_else(|| format!("{r}: step {step} compared nothing"))?;
+            let value = match what {
+                "difference" => Some(row.result.difference),
+                "ratio" => row.result.ratio,
+                "percent_change" => row.result.percent_change,
+                _ => None,
+            }
+            .ok_or_else(|| format!("{r}: no such number"))?;
+            Ok(Number {
+                label: format!("{what} of {}", row.field),
+                value,
+                unit: row.result.unit.clone(),
+                evidence: row.evidence.clone(),
+            })
+        }
+        _ => Err(format!("{r}: step {step} gave no number")),
+    }
+}
+
+fn compare_step(
+    a: &str,
+    b: &str,
+    inputs: &BTreeMap<String, StepOutput>,
+) -> Result<StepOutput, ToolError> {
+    let failed = |message: String| ToolError::Failed {
+        tool: "compare",
+        message,
+    };
+    // Whole extract steps: compare every numeric field both have.
+    let pairs: Vec<(String, String, String)> = match (ref_field(a), ref_field(b)) {
+        (None, None) => {
+            let fields_of = |r: &str| match inputs.get(&ref_step(r)) {
+                Some(StepOutput::Extract { facts, .. }) => facts
+                    .iter()
+                    .filter(|f| f.value.as_ref().is_some_and(|v| v.value.is_number()))
+                    .map(|f| f.field.clone())
+                    .collect::<Vec<_>>(),
+                _ => Vec::new(),
+            };
+            let fb = fields_of(b);
+            let common: Vec<String> = fields_of(a)
+                .into_iter()
+                .filter(|f| fb.contains(f))
+                .collect();
+            if common.is_empty() {
+                return Err(failed(format!(
+                    "{a} and {b} have no number in common to compare"
+                )));
+            }
+            common
+                .into_iter()
+                .map(|f| (f.clone(), format!("{a}.{f}"), format!("{b}.{f}")))
+                .collect()
+        }
+        _ => vec![(
+            ref_field(a).or(ref_field(b)).unwrap_or("value").to_string(),
+            a.to_string(),
+            b.to_string(),
+        )],
+    };
+    let mut rows = Vec::new();
+    for (field, ra, rb) in pairs {
+        let na = resolve(&ra, inputs).map_err(failed)?;
+        let nb = resolve(&rb, inputs).map_err(failed)?;
+        let result = compare(&CompareArgs {
+            a: Quantity {
+                label: na.label.clone(),
+                value: na.value,
+                unit: na.unit.clone(),
+            },
+            b: Quantity {
+                label: nb.label.clone(),
+                value: nb.value,
+                unit: nb.unit.clone(),
+            },
+        })?;
+        let mut evidence = na.evidence;
+        evidence.extend(nb.evidence);
+        rows.push(CompareRow {
+            field,
+            a_label: na.label,
+            b_label: nb.label,
+            result,
+            evidence,
+        });
+    }
+    Ok(StepOutput::Compare { rows })
+}
+
+fn calculate_step(
+    op: crate::tools::calculate::Operation,
+    values: &[Operand],
+    inputs: &BTreeMap<String, StepOutput>,
+) -> Result<StepOutput, ToolError> {
+    let mut numbers = Vec::new();
+    let mut shown = Vec::new();
+    let mut evidence = Vec::new();
+    for v in values {
+        match v {
+            Operand::Number(x) => {
+                numbers.push(*x);
+                shown.push(format_number(*x));
+            }
+            Operand::Ref(r) => {
+                let n = resolve(r, inputs).map_err(|message| ToolError::Failed {
+                    tool: "calculate",
+                    message,
+                })?;
+                numbers.push(n.value);
+                shown.push(format!("{} ({})", format_number(n.value), n.label));
+                evidence.extend(n.evidence);
+            }
+        }
+    }
+    let result = calculate(&CalculateArgs {
+        op,
+        values: numbers,
+    })?;
+    let op_name = serde_json::to_value(op)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    Ok(StepOutput::Calculate {
+        expression: format!("{op_name} of {}", shown.join(", ")),
+        result,
+        evidence,
+    })
+}
+
+/// 1149 -> "1149", 35.714285714 -> "35.71".
+pub fn format_number(x: f64) -> String {
+    let x = tidy(x);
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        let s = format!("{x:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// The step outputs as JSON (for `--json`).
+pub fn outputs_json(outputs: &BTreeMap<String, StepOutput>) -> Value {
+    serde_json::to_value(outputs).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::calculate::Operation;
+
+    fn extracted(label: &str, fields: &[(&str, f64, &str, usize)]) -> StepOutput {
+        StepOutput::Extract {
+            label: label.into(),
+            facts: fields
+                .iter()
+                .map(|(f, v, u, e)| Fact {
+                    field: f.to_string(),
+                    value: Some(Extracted {
+                        value: serde_json::json!(v),
+                        unit: Some(u.to_string()),
+                        passage: format!("p{}", e + 1),
+                        quote: String::new(),
+                    }),
+                    evidence: Some(*e),
+                })
+                .collect(),
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn compare_whole_steps_pairs_common_numbers_with_evidence() {
+        let inputs = BTreeMap::from([
+            (
+                "s3".to_string(),
+                extracted(
+                    "Tern 3",
+                    &[
+                        ("battery_hours", 14.0, "hours", 0),
+                        ("price", 1299.0, "USD", 0),
+                    ],
+                ),
+            ),
+            (
+                "s4".to_string(),
+                extracted(
+                    "Tern 4",
+                    &[
+                        ("battery_hours", 19.0, "hours", 1),
+                        ("price", 1149.0, "USD", 1),
+                    ],
+                ),
+            ),
+        ]);
+        let StepOutput::Compare { rows } = compare_step("s3", "s4", &inputs).unwrap() else {
+            panic!()
+        };
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].field, "battery_hours");
+        assert_eq!(rows[0].result.difference, 5.0);
+        assert_eq!(rows[1].result.difference, -150.0);
+        assert_eq!(rows[1].evidence, vec![0, 1]);
+        let one = compare_step("s3.price", "s4.price", &inputs).unwrap();
+        let StepOutput::Compare { rows } = one else {
+            panic!()
+        };
+        assert_eq!(rows.len(), 1);
+        let calc = calculate_step(
+            Operation::Product,
+            &[Operand::Ref("s4.price".into()), Operand::Number(60.0)],
+            &inputs,
+        )
+        .unwrap();
+        let StepOutput::Calculate { result, .. } = calc else {
+            panic!()
+        };
+        assert_eq!(result, 68940.0);
+    }
+
+    #[test]
+    fn missing_values_fail_with_the_reference_named() {
+        let inputs = BTreeMap::from([(
+            "s3".to_string(),
+            StepOutput::Extract {
+                label: "Tern 3".into(),
+                facts: vec![Fact {
+                    field: "price".into(),
+                    value: None,
+                    evidence: None,
+                }],
+                notes: Vec::new(),
+            },
+        )]);
+        let err = calculate_step(Operation::Sum, &[Operand::Ref("s3.price".into())], &inputs)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s3.price") && err.contains("do not state"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn numbers_print_plainly() {
+        assert_eq!(format_number(1149.0), "1149");
+        assert_eq!(format_number(35.714285714), "35.71");
+        assert_eq!(format_number(-150.0), "-150");
+        assert_eq!(page_name("Tern 4 — Product Specification"), "Tern 4");
+        assert_eq!(clip("abcdef", 3), "abc…");
+    }
+}

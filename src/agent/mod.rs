@@ -1,0 +1,617 @@
+//! The agent behind `skiff ask`: route → plan → run the plan as a DAG → synthesize a cited
+//! answer, with every model call and tool step in the ledger.
+//!
+//! The planner (a model) only sees the tool manifests and the titles of pages a first search
+//! found; the steps do the precise work (search, extraction by the small model, exact
+//! arithmetic); the synthesizer writes the answer from the evidence only.
+
+pub mod executor;
+pub mod ledger;
+pub mod plan;
+pub mod router;
+pub mod synthesize;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::{ModelRole, RouteMode};
+use crate::prompts::{self, PromptError};
+use crate::providers::llm::{ChatDelta, ChatMessage, ChatModel, ChatRequest, LlmError};
+use crate::providers::store::Access;
+use crate::search::{self, SearchError};
+use crate::tools::{Manifest, ModelCall};
+use executor::{EvidenceSet, ExtractorFuture, Runtime, StepReport};
+use ledger::{Ledger, LedgerReport, Prices};
+use plan::{Plan, PlanError, ValidPlan};
+use router::{Route, RouteKind};
+use synthesize::{Citation, NOT_IN_WIKI};
+
+/// Longest question accepted, in characters.
+pub const MAX_QUESTION_CHARS: usize = 2000;
+/// Passages shown to the synthesizer at most.
+const ANSWER_PASSAGES: usize = 5;
+/// Passages of each search an extract step reads.
+const EXTRACT_PASSAGES: usize = 3;
+/// Pages listed for the planner.
+const PLANNER_PAGES: usize = 6;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("the question is empty")]
+    EmptyQuestion,
+    #[error("the question is too long ({0} characters; at most {MAX_QUESTION_CHARS})")]
+    QuestionTooLong(usize),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("search failed: {0}")]
+    Search(#[from] SearchError),
+    #[error("{role} model: {message}")]
+    Model { role: &'static str, message: String },
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+}
+
+/// One earlier exchange of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub question: String,
+    pub answer: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AskRequest {
+    pub question: String,
+    pub history: Vec<Turn>,
+    pub access: Access,
+    /// Overrides `agent.route` for this question.
+    pub route: Option<RouteMode>,
+}
+
+impl AskRequest {
+    pub fn new(question: impl Into<String>, access: Access) -> Self {
+        Self {
+            question: question.into(),
+            history: Vec::new(),
+            access,
+            route: None,
+        }
+    }
+}
+
+/// Where the plan that ran came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanSource {
+    /// The router sent the question straight to search + answer.
+    Router,
+    /// The planner's first plan.
+    Planner,
+    /// The planner's plan after one repair round.
+    Repaired,
+    /// The planner's second plan after a step failed.
+    Replanned,
+    /// Planning failed; the safe plan (search for the question) ran instead.
+    Fallback,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub source: PlanSource,
+    pub steps: Vec<plan::Step>,
+    /// Why earlier plans were refused or failed.
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub question: String,
+    pub answer: String,
+    /// False when the evidence did not answer the question (the answer says so).
+    pub answered: bool,
+    pub citations: Vec<Citation>,
+    pub route: Route,
+    pub plan: PlanReport,
+    pub steps: Vec<StepReport>,
+    pub ledger: LedgerReport,
+    /// What the checks changed (removed citations, dropped values) and other remarks.
+    pub notes: Vec<String>,
+}
+
+/// Hooks for front ends that show progress (CLI spinner lines, web SSE). All optional.
+pub trait Observer: Send + Sync {
+    fn route(&self, _route: &Route) {}
+    fn status(&self, _message: &str) {}
+    fn plan(&self, _plan: &Plan, _source: PlanSource) {}
+    fn step_started(&self, _id: &str, _tool: &str) {}
+    fn step_finished(&self, _report: &StepReport) {}
+    /// A piece of the answer as the synthesizer writes it (before citation checks).
+    fn token(&self, _text: &str) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Answers one question. Cancelling `cancel` (client gone, Ctrl-C) drops all work in flight,
+/// which stops model generation.
+pub async fn ask(
+    app: &App,
+    request: AskRequest,
+    observer: &dyn Observer,
+    cancel: CancellationToken,
+) -> Result<Answer, AgentError> {
+    tokio::select! {
+        r = ask_inner(app, request, observer) => r,
+        _ = cancel.cancelled() => Err(AgentError::Cancelled),
+    }
+}
+
+async fn ask_inner(
+    app: &App,
+    request: AskRequest,
+    observer: &dyn Observer,
+) -> Result<Answer, AgentError> {
+    let started = Instant::now();
+    let question = request.question.trim().to_string();
+    if question.is_empty() {
+        return Err(AgentError::EmptyQuestion);
+    }
+    let chars = question.chars().count();
+    if chars > MAX_QUESTION_CHARS {
+        return Err(AgentError::QuestionTooLong(chars));
+    }
+    let cfg = &app.config.agent;
+    let ledger = Ledger::new(Prices::from_config(&app.config));
+    let evidence = EvidenceSet::default();
+    let mut notes = Vec::new();
+
+    let route = router::route(&question, request.route.unwrap_or(cfg.route));
+    observer.route(&route);
+    // A short follow-up ("and its price?") is searched together with the previous question.
+    let query = match request.history.last() {
+        Some(prev) if question.split_whitespace().count() <= 8 => {
+            format!("{} {question}", prev.question)
+        }
+        _ => question.clone(),
+    };
+
+    let extractor = || -> ExtractorFuture<'_> {
+        Box::pin(async {
+            app.model(ModelRole::Extractor)
+                .await
+                .map_err(|e| format!("cannot load the extractor model: {e}"))
+        })
+    };
+    let rt = Runtime {
+        embedder: app.embedder.as_ref(),
+        store: app.store.as_ref(),
+        access: request.access.clone(),
+        search_k: cfg.search_k,
+        prefetch: app.config.search.prefetch,
+        extract_passages: EXTRACT_PASSAGES,
+        passage_chars: cfg.passage_chars,
+        max_parallel: cfg.max_parallel,
+        extractor: &extractor,
+        extractor_name: app.config.roles.extractor.clone(),
+        evidence: &evidence,
+        ledger: &ledger,
+        observer,
+    };
+
+    let (valid, source, problems, run) = match route.kind {
+        RouteKind::Direct => {
+            let valid = plan::fallback(&query);
+            observer.plan(&valid.to_plan(), PlanSource::Router);
+            let run = executor::run(&valid, &rt).await;
+            (valid, PlanSource::Router, Vec::new(), run)
+        }
+        RouteKind::Plan => {
+            let planner = Planner::new(app, &ledger).await?;
+            let pages = planner_pages(app, &query, &request.access).await?;
+            let history = synthesize::history_text(&request.history, cfg.history_turns);
+            observer.status("planning");
+            let (mut valid, mut source, mut problems) =
+                planner.plan(&question, &history, &pages, None).await;
+            observer.plan(&valid.to_plan(), source);
+            let mut run = executor::run(&valid, &rt).await;
+            if let Some((step, error)) = run.failure.clone()
+                && source != PlanSource::Fallback
+            {
+                // One re-plan with the failure; the evidence found so far stays available.
+                problems.push(format!("step {step} failed: {error}"));
+                observer.status("re-planning after a failed step");
+                let previous = serde_json::to_string(&valid.to_plan()).unwrap_or_default();
+                let (next, next_source, more) = planner
+                    .plan(
+                        &question,
+                        &history,
+                        &pages,
+                        Some((previous, format!("step {step} failed: {error}"))),
+                    )
+                    .await;
+                problems.extend(more);
+                source = if next_source == PlanSource::Fallback {
+                    PlanSource::Fallback
+                } else {
+                    PlanSource::Replanned
+                };
+                valid = next;
+                observer.plan(&valid.to_plan(), source);
+                let mut second = executor::run(&valid, &rt).await;
+                if let Some((step, error)) = &second.failure {
+                    notes.push(format!(
+                        "step {step} failed again ({error}); answering from the evidence found"
+                    ));
+                }
+                // Keep the first run's step reports so the trace shows what failed.
+                let mut reports = run.reports;
+                reports.append(&mut second.reports);
+                second.reports = reports;
+                run = second;
+            }
+            (valid, source, problems, run)
+        }
+    };
+
+    observer.status("writing the answer");
+    let prepared = synthesize::prepare(
+        &valid,
+        &run.outputs,
+        &evidence,
+        ANSWER_PASSAGES,
+        cfg.passage_chars,
+    );
+    let (text, shown) = if prepared.shown.is_empty() {
+        notes.push("no evidence was found, so no model was asked".into());
+        observer.token(NOT_IN_WIKI);
+        (NOT_IN_WIKI.to_string(), Vec::new())
+    } else {
+        let history = synthesize::history_text(&request.history, cfg.history_turns);
+        let messages = prompts::messages(
+            "synthesize",
+            prompts::SYNTHESIZE,
+            &[
+                ("history", &history),
+                ("question", &question),
+                ("evidence", prepared.evidence_text.trim_end()),
+                ("facts", &prepared.facts_text),
+            ],
+        )?;
+        let model = role_model(app, ModelRole::Synthesizer).await?;
+        let timeout = Duration::from_secs(cfg.synthesis_timeout_secs);
+        let text = stream_answer(
+            model.as_ref(),
+            messages,
+            cfg.answer_max_tokens,
+            timeout,
+            observer,
+            &ledger,
+            &app.config.roles.synthesizer,
+        )
+        .await?;
+        (text, prepared.shown)
+    };
+    let checked = synthesize::check(&text, &shown);
+    notes.extend(checked.notes);
+    for report in &run.reports {
+        if let Some(executor::StepOutput::Extract { notes: n, .. }) = &report.output {
+            notes.extend(n.iter().map(|x| format!("{}: {x}", report.id)));
+        }
+    }
+    Ok(Answer {
+        question,
+        answer: checked.text,
+        answered: checked.answered,
+        citations: checked.citations,
+        route,
+        plan: PlanReport {
+            source,
+            steps: valid.to_plan().steps,
+            problems,
+        },
+        steps: run.reports,
+        ledger: ledger.report(started.elapsed()),
+        notes,
+    })
+}
+
+async fn role_model(app: &App, role: ModelRole) -> Result<Arc<dyn ChatModel>, AgentError> {
+    app.model(role).await.map_err(|e| AgentError::Model {
+        role: role.as_str(),
+        message: e.to_string(),
+    })
+}
+
+/// Streams the synthesizer's answer to the observer and returns the whole text.
+async fn stream_answer(
+    model: &dyn ChatModel,
+    messages: Vec<ChatMessage>,
+    max_tokens: u32,
+    timeout: Duration,
+    observer: &dyn Observer,
+    ledger: &Ledger,
+    configured: &str,
+) -> Result<String, AgentError> {
+    use futures::StreamExt;
+    let failed = |e: LlmError| AgentError::Model {
+        role: "synthesizer",
+        message: e.to_string(),
+    };
+    let t0 = Instant::now();
+    let work = async {
+        let mut stream = model
+            .chat_stream(ChatRequest::new(messages, max_tokens))
+            .await
+            .map_err(failed)?;
+        let mut text = String::new();
+        while let Some(delta) = stream.next().await {
+            match delta.map_err(failed)? {
+                ChatDelta::Text(t) => {
+                    observer.token(&t);
+                    text.push_str(&t);
+                }
+                ChatDelta::Done {
+                    usage, mut timing, ..
+                } => {
+                    timing.total = t0.elapsed();
+                    let call = ModelCall {
+                        role: "synthesizer".into(),
+                        model: model.name().to_string(),
+                        local: model.is_local(),
+                        usage,
+                        timing,
+                    };
+                    ledger.model_call("synthesize", &call, configured);
+                }
+            }
+        }
+        Ok(text)
+    };
+    match tokio::time::timeout(timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(AgentError::Model {
+            role: "synthesizer",
+            message: format!(
+                "no answer within {}s (agent.synthesis_timeout_secs)",
+                timeout.as_secs()
+            ),
+        }),
+    }
+}
+
+/// Pages a first search finds for the question, one line each, for the planner's context.
+async fn planner_pages(app: &App, query: &str, access: &Access) -> Result<String, AgentError> {
+    let hits = search::search(
+        app.embedder.as_ref(),
+        app.store.as_ref(),
+        query,
+        PLANNER_PAGES * 2,
+        app.config.search.prefetch,
+        access.clone(),
+    )
+    .await?;
+    let mut seen = Vec::new();
+    let mut lines = Vec::new();
+    for h in hits {
+        if seen.contains(&h.source) || seen.len() >= PLANNER_PAGES {
+            continue;
+        }
+        seen.push(h.source.clone());
+        lines.push(format!(
+            "- {} ({}): {}",
+            h.title,
+            h.source,
+            executor::clip(&h.text.replace('\n', " "), 160)
+        ));
+    }
+    if lines.is_empty() {
+        lines.push("- (no page matched)".into());
+    }
+    Ok(lines.join("\n"))
+}
+
+/// The planner role: writes a plan, repairs it once, else falls back to the safe plan.
+struct Planner<'a> {
+    model: Arc<dyn ChatModel>,
+    configured: String,
+    manifests: Vec<Manifest>,
+    max_steps: usize,
+    timeout: Duration,
+    ledger: &'a Ledger,
+}
+
+impl<'a> Planner<'a> {
+    async fn new(app: &App, ledger: &'a Ledger) -> Result<Self, AgentError> {
+        let model = role_model(app, ModelRole::Planner).await?;
+        Self::with_model(
+            model,
+            &app.config.roles.planner,
+            app.config.agent.max_steps,
+            Duration::from_secs(app.config.agent.planner_timeout_secs),
+            ledger,
+        )
+    }
+
+    fn with_model(
+        model: Arc<dyn ChatModel>,
+        configured: &str,
+        max_steps: usize,
+        timeout: Duration,
+        ledger: &'a Ledger,
+    ) -> Result<Self, AgentError> {
+        let manifests = plan::manifests().map_err(|e| AgentError::Model {
+            role: "planner",
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            model,
+            configured: configured.to_string(),
+            manifests,
+            max_steps,
+            timeout,
+            ledger,
+        })
+    }
+
+    /// Returns the plan to run, where it came from, and the problems met on the way.
+    async fn plan(
+        &self,
+        question: &str,
+        history: &str,
+        pages: &str,
+        failed: Option<(String, String)>,
+    ) -> (ValidPlan, PlanSource, Vec<String>) {
+        let mut problems = Vec::new();
+        let tools = tools_text(&self.manifests);
+        let today = today();
+        let messages = prompts::messages(
+            "plan",
+            prompts::PLAN,
+            &[
+                ("tools", &tools),
+                ("max_steps", &self.max_steps.to_string()),
+                ("today", &today),
+                ("history", history),
+                ("pages", pages),
+                ("question", question),
+            ],
+        );
+        let mut messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(e.to_string());
+                return (plan::fallback(question), PlanSource::Fallback, problems);
+            }
+        };
+        let step_label = if let Some((previous, error)) = failed {
+            messages.push(ChatMessage::assistant(previous));
+            messages.push(ChatMessage::user(format!(
+                "That plan failed: {error}. Write a new plan that avoids the problem (for \
+                 example search with other words, or extract a field the passages state)."
+            )));
+            "replan"
+        } else {
+            "plan"
+        };
+        let schema = plan::plan_schema(&self.manifests, self.max_steps);
+        for attempt in 0..2 {
+            let result = self.call(&messages, &schema, step_label).await;
+            let (text, outcome) = match result {
+                Ok(text) => {
+                    let parsed = serde_json::from_str::<Plan>(text.trim())
+                        .map_err(|e| PlanError(format!("the plan is not valid JSON: {e}")))
+                        .and_then(|p| plan::validate(&p, self.max_steps));
+                    (text, parsed)
+                }
+                Err(e) => {
+                    // Timeouts and unreachable models are not worth a repair round.
+                    problems.push(format!("planner: {e}"));
+                    break;
+                }
+            };
+            match outcome {
+                Ok(valid) => {
+                    let source = if attempt == 0 {
+                        PlanSource::Planner
+                    } else {
+                        PlanSource::Repaired
+                    };
+                    return (valid, source, problems);
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, plan = %text, "planner wrote an invalid plan");
+                    problems.push(format!("invalid plan: {e}"));
+                    messages.push(ChatMessage::assistant(text));
+                    messages.push(ChatMessage::user(format!(
+                        "That plan is invalid: {e}. Answer with a corrected JSON plan."
+                    )));
+                }
+            }
+        }
+        (plan::fallback(question), PlanSource::Fallback, problems)
+    }
+
+    async fn call(
+        &self,
+        messages: &[ChatMessage],
+        schema: &serde_json::Value,
+        step: &str,
+    ) -> Result<String, String> {
+        let request = ChatRequest::new(messages.to_vec(), 700).with_schema(
+            crate::providers::llm::OutputSchema {
+                name: "plan".into(),
+                schema: schema.clone(),
+            },
+        );
+        let response = match tokio::time::timeout(self.timeout, self.model.chat(request)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => {
+                return Err(format!(
+                    "no plan within {}s (agent.planner_timeout_secs)",
+                    self.timeout.as_secs()
+                ));
+            }
+        };
+        tracing::debug!(text = %response.text, "planner answer");
+        let call = ModelCall {
+            role: "planner".into(),
+            model: response.model.clone(),
+            local: self.model.is_local(),
+            usage: response.usage,
+            timing: response.timing,
+        };
+        self.ledger.model_call(step, &call, &self.configured);
+        Ok(response.text)
+    }
+}
+
+/// The manifests as the planner reads them: name, description, arguments.
+pub fn tools_text(manifests: &[Manifest]) -> String {
+    manifests
+        .iter()
+        .map(|m| {
+            let args = m.args_schema["properties"]
+                .as_object()
+                .map(|props| {
+                    props
+                        .iter()
+                        .map(|(k, v)| match v["description"].as_str() {
+                            Some(d) => format!("{k}: {d}"),
+                            None => k.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default();
+            format!("- {}: {}\n  args: {}", m.name, m.description, args)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Today's date (UTC) as YYYY-MM-DD.
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0) as i64;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests;

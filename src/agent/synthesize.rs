@@ -1,0 +1,378 @@
+//! Synthesis: picks the evidence the answer may use (passages the facts came from first, then
+//! each search's best hits), numbers it [1]..[n], writes the facts the steps computed as plain
+//! lines citing those numbers, and after the synthesizer has written the answer checks every
+//! citation against the evidence actually shown: unknown numbers are removed, and an answer
+//! that says the wiki does not cover the question is marked unanswered.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Turn;
+use super::executor::{EvidenceSet, StepOutput, clip, format_number};
+use super::plan::ValidPlan;
+
+/// The sentence the synthesizer is told to use when the evidence does not answer.
+pub const NOT_IN_WIKI: &str = "The wiki does not say.";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Citation {
+    pub n: usize,
+    pub source: String,
+    pub heading: String,
+    pub title: String,
+}
+
+/// The evidence shown to the synthesizer, numbered from 1, and the facts lines.
+pub struct Prepared {
+    pub shown: Vec<Citation>,
+    pub evidence_text: String,
+    pub facts_text: String,
+}
+
+pub fn prepare(
+    plan: &ValidPlan,
+    outputs: &BTreeMap<String, StepOutput>,
+    evidence: &EvidenceSet,
+    max_passages: usize,
+    passage_chars: usize,
+) -> Prepared {
+    // Evidence ids in the order they should be shown: cited by facts first.
+    let mut order: Vec<usize> = Vec::new();
+    let push = |order: &mut Vec<usize>, e: usize| {
+        if !order.contains(&e) {
+            order.push(e);
+        }
+    };
+    for step in &plan.steps {
+        match outputs.get(&step.id) {
+            Some(StepOutput::Extract { facts, .. }) => {
+                for f in facts {
+                    if let Some(e) = f.evidence {
+                        push(&mut order, e);
+                    }
+                }
+            }
+            Some(StepOutput::Compare { rows }) => {
+                for r in rows {
+                    for e in &r.evidence {
+                        push(&mut order, *e);
+                    }
+                }
+            }
+            Some(StepOutput::Calculate { evidence, .. }) => {
+                for e in evidence {
+                    push(&mut order, *e);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Then the searches' hits, best first, taking turns so every search is represented.
+    let searches: Vec<&Vec<usize>> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match outputs.get(&s.id) {
+            Some(StepOutput::Search { evidence, .. }) => Some(evidence),
+            _ => None,
+        })
+        .collect();
+    let deepest = searches.iter().map(|s| s.len()).max().unwrap_or(0);
+    for rank in 0..deepest {
+        for s in &searches {
+            if let Some(e) = s.get(rank) {
+                push(&mut order, *e);
+            }
+        }
+    }
+    order.truncate(max_passages.max(1));
+    let number: BTreeMap<usize, usize> =
+        order.iter().enumerate().map(|(i, e)| (*e, i + 1)).collect();
+    let mut shown = Vec::new();
+    let mut evidence_text = String::new();
+    for (i, e) in order.iter().enumerate() {
+        let Some(ev) = evidence.get(*e) else { continue };
+        evidence_text.push_str(&format!(
+            "[{}] {} > {}: {}\n",
+            i + 1,
+            ev.title,
+            ev.heading,
+            clip(&ev.text, passage_chars)
+        ));
+        shown.push(Citation {
+            n: i + 1,
+            source: ev.source,
+            heading: ev.heading,
+            title: ev.title,
+        });
+    }
+    let cite = |ids: &[usize]| -> String {
+        let mut ns: Vec<usize> = ids.iter().filter_map(|e| number.get(e).copied()).collect();
+        ns.dedup();
+        ns.iter().map(|n| format!("[{n}]")).collect()
+    };
+    let mut facts = Vec::new();
+    for step in &plan.steps {
+        match outputs.get(&step.id) {
+            Some(StepOutput::Extract {
+                label, facts: fs, ..
+            }) => {
+                for f in fs {
+                    match &f.value {
+                        Some(v) => {
+                            let value =
+                                v.value.as_f64().map(format_number).unwrap_or_else(|| {
+                                    v.value.to_string().trim_matches('"').into()
+                                });
+                            let unit = v
+                                .unit
+                                .as_deref()
+                                .map(|u| format!(" {u}"))
+                                .unwrap_or_default();
+                            let ids: Vec<usize> = f.evidence.into_iter().collect();
+                            facts.push(format!(
+                                "- {label}, {}: {value}{unit} {}",
+                                f.field,
+                                cite(&ids)
+                            ));
+                        }
+                        None => facts.push(format!(
+                            "- {label}, {}: not stated in the evidence",
+                            f.field
+                        )),
+                    }
+                }
+            }
+            Some(StepOutput::Compare { rows }) => {
+                for r in rows {
+                    let unit = r
+                        .result
+                        .unit
+                        .as_deref()
+                        .map(|u| format!(" {u}"))
+                        .unwrap_or_default();
+                    let pct = r
+                        .result
+                        .percent_change
+                        .map(|p| {
+                            format!(
+                                " ({}{}%)",
+                                if p >= 0.0 { "+" } else { "" },
+                                format_number(p)
+                            )
+                        })
+                        .unwrap_or_default();
+                    let larger = if r.result.larger == "equal" {
+                        "they are equal".to_string()
+                    } else {
+                        format!(
+                            "{} is larger by {}{unit}",
+                            r.result.larger,
+                            format_number(r.result.abs_difference)
+                        )
+                    };
+                    facts.push(format!(
+                        "- {field}: {a_label} = {a}{unit}; {b_label} = {b}{unit}; {b_label} minus {a_label} = {d}{unit}{pct}; {larger} {c}",
+                        field = r.field,
+                        a_label = r.a_label,
+                        b_label = r.b_label,
+                        a = format_number(r.result.a),
+                        b = format_number(r.result.b),
+                        d = format_number(r.result.difference),
+                        c = cite(&r.evidence),
+                    ));
+                }
+            }
+            Some(StepOutput::Calculate {
+                expression,
+                result,
+                evidence,
+            }) => facts.push(format!(
+                "- {expression} = {} {}",
+                format_number(*result),
+                cite(evidence)
+            )),
+            _ => {}
+        }
+    }
+    let facts_text = if facts.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nFacts computed from the evidence:\n{}\n",
+            facts.join("\n")
+        )
+    };
+    Prepared {
+        shown,
+        evidence_text,
+        facts_text,
+    }
+}
+
+/// Earlier turns as the prompts show them.
+pub fn history_text(history: &[Turn], turns: usize) -> String {
+    if history.is_empty() || turns == 0 {
+        return String::new();
+    }
+    let start = history.len().saturating_sub(turns);
+    let mut s = String::from("Earlier in this conversation:\n");
+    for t in &history[start..] {
+        s.push_str(&format!("Q: {}\nA: {}\n", t.question, clip(&t.answer, 400)));
+    }
+    s.push('\n');
+    s
+}
+
+/// The checked answer: invalid citation markers removed, citations in order of first use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    pub text: String,
+    pub citations: Vec<Citation>,
+    pub answered: bool,
+    pub notes: Vec<String>,
+}
+
+pub fn check(text: &str, shown: &[Citation]) -> Checked {
+    let mut out = String::with_capacity(text.len());
+    let mut cited: Vec<usize> = Vec::new();
+    let mut notes = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('[') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let end = after.find(']');
+        let inner = end.map(|e| &after[..e]);
+        let numbers: Option<Vec<usize>> = inner.and_then(|s| {
+            s.split(',')
+                .map(|p| p.trim().parse::<usize>().ok())
+                .collect::<Option<Vec<usize>>>()
+        });
+        match (numbers, end) {
+            (Some(ns), Some(e)) if !ns.is_empty() => {
+                let valid: Vec<usize> = ns
+                    .iter()
+                    .copied()
+                    .filter(|n| *n >= 1 && *n <= shown.len())
+                    .collect();
+                for n in &ns {
+                    if !valid.contains(n) {
+                        notes.push(format!("removed citation [{n}]: no such evidence"));
+                    }
+                }
+                for n in &valid {
+                    if !cited.contains(n) {
+                        cited.push(*n);
+                    }
+                }
+                out.push_str(&valid.iter().map(|n| format!("[{n}]")).collect::<String>());
+                rest = &after[e + 1..];
+            }
+            _ => {
+                out.push('[');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    let text = tidy_spaces(&out);
+    let lower = text.to_lowercase();
+    let refused = lower.starts_with(&NOT_IN_WIKI.to_lowercase()[..20])
+        || (cited.is_empty()
+            && [
+                "does not say",
+                "doesn't say",
+                "no information",
+                "not mentioned",
+                "does not mention",
+            ]
+            .iter()
+            .any(|p| lower.contains(p)));
+    if refused {
+        return Checked {
+            text,
+            citations: Vec::new(),
+            answered: false,
+            notes,
+        };
+    }
+    if cited.is_empty() {
+        notes.push("the answer cites no evidence".into());
+    }
+    Checked {
+        citations: cited
+            .iter()
+            .filter_map(|n| shown.get(n - 1).cloned())
+            .collect(),
+        text,
+        answered: true,
+        notes,
+    }
+}
+
+/// Collapses the double spaces left where a marker was removed.
+fn tidy_spaces(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_space = false;
+    for c in s.trim().chars() {
+        if c == ' ' && prev_space {
+            continue;
+        }
+        prev_space = c == ' ';
+        out.push(c);
+    }
+    out.replace(" .", ".").replace(" ,", ",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(n: usize) -> Vec<Citation> {
+        (1..=n)
+            .map(|i| Citation {
+                n: i,
+                source: format!("p{i}.md"),
+                heading: "h".into(),
+                title: "t".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keeps_valid_citations_and_drops_invented_ones() {
+        let c = check(
+            "Tern 4 lasts 19 hours [2] and costs $1,149 [2][7]. Tern 3 [1, 9].",
+            &shown(2),
+        );
+        assert_eq!(
+            c.text,
+            "Tern 4 lasts 19 hours [2] and costs $1,149 [2]. Tern 3 [1]."
+        );
+        assert_eq!(
+            c.citations.iter().map(|c| c.n).collect::<Vec<_>>(),
+            vec![2, 1]
+        );
+        assert!(c.answered);
+        assert_eq!(c.notes.len(), 2);
+        let plain = check("Look at [the page] for more.", &shown(1));
+        assert_eq!(plain.text, "Look at [the page] for more.");
+    }
+
+    #[test]
+    fn refusals_are_marked_unanswered() {
+        let c = check("The wiki does not say.", &shown(3));
+        assert!(!c.answered);
+        assert!(c.citations.is_empty());
+        let c = check("The evidence does not mention a door code.", &shown(3));
+        assert!(!c.answered);
+        let uncited = check("It is 12 weeks.", &shown(1));
+        assert!(uncited.answered);
+        assert!(
+            uncited
+                .notes
+                .iter()
+                .any(|n| n.contains("cites no evidence"))
+        );
+    }
+}
