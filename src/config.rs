@@ -320,8 +320,8 @@ impl Default for AgentConfig {
         Self {
             max_steps: 8,
             max_parallel: 2,
-            search_k: 4,
-            passage_chars: 900,
+            search_k: 5,
+            passage_chars: 1000,
             planner_timeout_secs: 600,
             synthesis_timeout_secs: 600,
             answer_max_tokens: 200,

@@ -66,10 +66,13 @@ pub fn messages(
         prompt: name,
         section: "system",
     })?;
-    let user_at = body.find("## user").ok_or(PromptError::Section {
-        prompt: name,
-        section: "user",
-    })?;
+    let user_at = body[system_at..]
+        .find("## user")
+        .map(|i| i + system_at)
+        .ok_or(PromptError::Section {
+            prompt: name,
+            section: "user",
+        })?;
     let system = &body[system_at + "## system".len()..user_at];
     let user = &body[user_at + "## user".len()..];
     Ok(vec![
@@ -119,5 +122,47 @@ mod tests {
             m[1].content,
             "Fields to extract:\n- price (number, USD): list price\n\nPassages:\n[p1] It costs $1,149."
         );
+    }
+
+    /// The agent's prompts render with exactly the variables their callers pass.
+    #[test]
+    fn plan_and_synthesize_prompts_render() {
+        let plan = messages(
+            "plan",
+            PLAN,
+            &[
+                ("tools", "- search: find"),
+                ("max_steps", "8"),
+                ("today", "2026-11-30"),
+                ("history", ""),
+                ("pages", "- Tern 4 (products/tern-4.md)"),
+                ("question", "Q?"),
+            ],
+        )
+        .unwrap();
+        assert!(plan[0].content.starts_with("You plan how to gather"));
+        assert!(plan[0].content.contains("- search: find"));
+        assert!(!plan[0].content.contains("Variables:"));
+        assert!(plan[1].content.starts_with("Today is 2026-11-30."));
+        assert!(plan[1].content.ends_with("Question: Q?"));
+        let synth = messages(
+            "synthesize",
+            SYNTHESIZE,
+            &[
+                ("history", ""),
+                ("evidence", "[1] T > H: text"),
+                ("facts", ""),
+                ("question", "Q?"),
+                ("instruction", "Say so."),
+            ],
+        )
+        .unwrap();
+        assert!(synth[0].content.contains("cite the evidence"));
+        assert!(
+            synth[1]
+                .content
+                .ends_with("Question: Q?\n\nSay so. Answer with citations.")
+        );
+        assert!(synth[1].content.contains("[1] T > H: text"));
     }
 }

@@ -21,7 +21,7 @@ use crate::providers::store::{Access, VectorStore};
 use crate::search::{self, Hit};
 use crate::tools::calculate::{CalculateArgs, calculate};
 use crate::tools::compare::{CompareArgs, Comparison, Quantity, compare};
-use crate::tools::extract::{ExtractArgs, ExtractTool, Extracted, Passage};
+use crate::tools::extract::{ExtractArgs, ExtractTool, Extracted, FieldSpec, Passage};
 use crate::tools::{ToolError, manifest, tidy};
 
 /// A passage retrieved by a search step: what answers cite.
@@ -261,7 +261,10 @@ async fn run_step(
     let work = async {
         match &step.action {
             Action::Search(s) => search_step(&s.query, rt).await,
-            Action::Extract(e) => extract_step(&step.id, &e.from, &e.fields, inputs, rt).await,
+            Action::Extract(e) => {
+                let fields: Vec<FieldSpec> = e.fields.iter().map(|f| f.to_spec()).collect();
+                extract_step(&step.id, &e.from, &fields, inputs, rt).await
+            }
             Action::Compare(c) => compare_step(&c.a, &c.b, inputs),
             Action::Calculate(c) => calculate_step(c.op, &c.values, inputs),
         }
@@ -286,6 +289,7 @@ async fn search_step(query: &str, rt: &Runtime<'_>) -> Result<StepOutput, ToolEr
         tool: "search",
         message: e.to_string(),
     })?;
+    let hits = names_first(query, hits);
     Ok(StepOutput::Search {
         query: query.to_string(),
         evidence: hits.iter().map(|h| rt.evidence.add(h)).collect(),
@@ -300,6 +304,49 @@ async fn search_step(query: &str, rt: &Runtime<'_>) -> Result<StepOutput, ToolEr
     })
 }
 
+/// Words that start a question rather than name something.
+const QUESTION_WORDS: &[&str] = &[
+    "how", "what", "what's", "which", "when", "who", "where", "why", "is", "are", "does", "do",
+    "can", "if", "i", "i'm", "a", "an", "the", "and", "or", "compare", "during", "after",
+];
+
+/// The names in a query: capitalised words and words with digits ("Tern", "4", "SEV1").
+pub fn names_in(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-'))
+        .filter(|w| !w.is_empty())
+        .filter(|w| {
+            let lower = w.to_lowercase();
+            let capital = w.chars().next().is_some_and(char::is_uppercase);
+            let digit = w.chars().any(|c| c.is_ascii_digit());
+            (capital || digit) && !QUESTION_WORDS.contains(&lower.as_str())
+        })
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Stable re-order: hits from pages whose title carries every name in the query come first
+/// ("Tern 3 battery life" prefers the Tern 3 page over a repairs page that mentions Tern 3).
+pub fn names_first(query: &str, hits: Vec<Hit>) -> Vec<Hit> {
+    let names = names_in(query);
+    if names.is_empty() {
+        return hits;
+    }
+    let titled = |h: &Hit| {
+        let words = names_in(&h.title.replace(['\u{2014}', '|', ':'], " "));
+        let lower: Vec<String> = h
+            .title
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .map(str::to_string)
+            .collect();
+        names.iter().all(|n| lower.contains(n) || words.contains(n))
+    };
+    let (mut first, rest): (Vec<Hit>, Vec<Hit>) = hits.into_iter().partition(titled);
+    first.extend(rest);
+    first
+}
+
 /// Cuts text at a character boundary, marking the cut.
 pub fn clip(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
@@ -311,7 +358,7 @@ pub fn clip(text: &str, max: usize) -> String {
 async fn extract_step(
     id: &str,
     from: &[String],
-    fields: &[crate::tools::extract::FieldSpec],
+    fields: &[FieldSpec],
     inputs: &BTreeMap<String, StepOutput>,
     rt: &Runtime<'_>,
 ) -> Result<StepOutput, ToolError> {
@@ -689,6 +736,36 @@ mod tests {
             err.contains("s3.price") && err.contains("do not state"),
             "{err}"
         );
+    }
+
+    fn hit(title: &str) -> Hit {
+        Hit {
+            score: 0.0,
+            source: title.into(),
+            heading: String::new(),
+            text: String::new(),
+            title: title.into(),
+            chunk_index: 0,
+        }
+    }
+
+    #[test]
+    fn hits_from_the_named_page_come_first() {
+        assert_eq!(
+            names_in("How much does the Tern 4 weigh?"),
+            vec!["tern", "4"]
+        );
+        let hits = vec![
+            hit("Warranty and Repairs"),
+            hit("Tern 4 — Product Specification"),
+            hit("Tern 3 — Product Specification"),
+        ];
+        let order: Vec<String> = names_first("Tern 3 battery life price", hits)
+            .into_iter()
+            .map(|h| h.title)
+            .collect();
+        assert_eq!(order[0], "Tern 3 — Product Specification");
+        assert_eq!(order[1], "Warranty and Repairs");
     }
 
     #[test]

@@ -276,11 +276,13 @@ async fn ask_inner(
             prompts::SYNTHESIZE,
             &[
                 ("history", &history),
-                ("question", &question),
                 ("evidence", prepared.evidence_text.trim_end()),
                 ("facts", &prepared.facts_text),
+                ("question", &question),
+                ("instruction", synthesize::instruction(&prepared)),
             ],
         )?;
+        tracing::debug!(system = %messages[0].content, user = %messages[1].content, "synthesizer prompt");
         let model = role_model(app, ModelRole::Synthesizer).await?;
         let timeout = Duration::from_secs(cfg.synthesis_timeout_secs);
         let text = stream_answer(
@@ -405,7 +407,7 @@ async fn planner_pages(app: &App, query: &str, access: &Access) -> Result<String
             "- {} ({}): {}",
             h.title,
             h.source,
-            executor::clip(&h.text.replace('\n', " "), 160)
+            executor::clip(&h.text.replace('\n', " "), 100)
         ));
     }
     if lines.is_empty() {
@@ -498,6 +500,7 @@ impl<'a> Planner<'a> {
             "plan"
         };
         let schema = plan::plan_schema(&self.manifests, self.max_steps);
+        tracing::debug!(system = %messages[0].content, user = %messages[1].content, "planner prompt");
         for attempt in 0..2 {
             let result = self.call(&messages, &schema, step_label).await;
             let (text, outcome) = match result {
@@ -515,6 +518,7 @@ impl<'a> Planner<'a> {
             };
             match outcome {
                 Ok(valid) => {
+                    tracing::info!(plan = %text, "planner wrote a valid plan");
                     let source = if attempt == 0 {
                         PlanSource::Planner
                     } else {
@@ -570,26 +574,11 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// The manifests as the planner reads them: name, description, arguments.
+/// The manifests as the planner reads them: one line per tool.
 pub fn tools_text(manifests: &[Manifest]) -> String {
     manifests
         .iter()
-        .map(|m| {
-            let args = m.args_schema["properties"]
-                .as_object()
-                .map(|props| {
-                    props
-                        .iter()
-                        .map(|(k, v)| match v["description"].as_str() {
-                            Some(d) => format!("{k}: {d}"),
-                            None => k.clone(),
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
-                .unwrap_or_default();
-            format!("- {}: {}\n  args: {}", m.name, m.description, args)
-        })
+        .map(|m| format!("- {}: {}", m.name, m.description))
         .collect::<Vec<_>>()
         .join("\n")
 }

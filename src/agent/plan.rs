@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::tools::calculate::Operation;
-use crate::tools::extract::FieldSpec;
+use crate::tools::extract::{FieldKind, FieldSpec};
 use crate::tools::{Manifest, ToolError, manifest, schema_value};
 
 /// Tools a plan may use, in the order the planner is told about them.
@@ -46,7 +46,34 @@ pub struct ExtractStep {
     /// Ids of the search steps whose passages to read, e.g. ["s1"].
     pub from: Vec<String>,
     /// The facts to extract.
-    pub fields: Vec<FieldSpec>,
+    pub fields: Vec<PlanField>,
+}
+
+/// One fact to extract. Unlike the extract tool's own field spec the unit is required (""
+/// for none), so a number read in the wrong kind of unit can be caught.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanField {
+    /// Name of the value, e.g. "battery_hours".
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+    /// Unit for numbers, e.g. "hours", "USD", "g"; "" for text, yes/no and counts.
+    pub unit: String,
+    /// What the value is, naming the thing, e.g. "battery life of the Tern 4".
+    pub description: String,
+}
+
+impl PlanField {
+    pub fn to_spec(&self) -> FieldSpec {
+        let unit = self.unit.trim();
+        FieldSpec {
+            name: self.name.clone(),
+            kind: self.kind,
+            unit: (!unit.is_empty()).then(|| unit.to_string()),
+            description: self.description.clone(),
+        }
+    }
 }
 
 /// Compare extracted values: "s3.price" names field `price` of step s3; "s3" compares every
@@ -508,7 +535,7 @@ mod tests {
         let unknown = e(json!({"steps": [{"id": "s1", "tool": "shell", "args": {}}]}));
         assert!(unknown.contains("unknown tool \"shell\""), "{unknown}");
         let bad = e(
-            json!({"steps": [{"id": "s1", "tool": "extract", "args": {"from": ["s1"], "fields": [{"name": "x", "type": "colour", "description": "d"}]}}]}),
+            json!({"steps": [{"id": "s1", "tool": "extract", "args": {"from": ["s1"], "fields": [{"name": "x", "type": "colour", "unit": "", "description": "d"}]}}]}),
         );
         assert!(bad.contains("fields[0].type"), "{bad}");
         let cycle = e(json!({"steps": [
@@ -526,12 +553,12 @@ mod tests {
         assert!(missing.contains("does not exist"), "{missing}");
         let field = e(json!({"steps": [
             {"id": "s1", "tool": "search", "args": {"query": "a"}},
-            {"id": "s2", "tool": "extract", "args": {"from": ["s1"], "fields": [{"name": "price", "type": "number", "description": "d"}]}},
+            {"id": "s2", "tool": "extract", "args": {"from": ["s1"], "fields": [{"name": "price", "type": "number", "unit": "USD", "description": "d"}]}},
             {"id": "s3", "tool": "calculate", "args": {"op": "sum", "values": ["s2.weight", 3]}}]}));
         assert!(field.contains("no field \"weight\""), "{field}");
         let from = e(json!({"steps": [
             {"id": "s1", "tool": "calculate", "args": {"op": "sum", "values": [1, 2]}},
-            {"id": "s2", "tool": "extract", "args": {"from": ["s1"], "fields": [{"name": "p", "type": "number", "description": "d"}]}}]}));
+            {"id": "s2", "tool": "extract", "args": {"from": ["s1"], "fields": [{"name": "p", "type": "number", "unit": "", "description": "d"}]}}]}));
         assert!(from.contains("not a search step"), "{from}");
     }
 
@@ -569,10 +596,13 @@ mod tests {
     #[test]
     fn plan_schema_hoists_definitions() {
         let schema = plan_schema(&manifests().unwrap(), 6);
-        assert!(schema["$defs"]["FieldSpec"].is_object());
+        assert!(schema["$defs"]["PlanField"].is_object());
         assert!(schema["$defs"]["Operation"].is_object());
         assert_eq!(schema["properties"]["steps"]["maxItems"], 6);
         let text = schema.to_string();
         assert!(!text.contains("\"$schema\""));
+        if let Some(path) = std::env::var_os("SKIFF_DUMP_PLAN_SCHEMA") {
+            std::fs::write(path, serde_json::to_string_pretty(&schema).unwrap()).unwrap();
+        }
     }
 }

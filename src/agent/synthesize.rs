@@ -21,6 +21,9 @@ pub struct Citation {
     pub source: String,
     pub heading: String,
     pub title: String,
+    /// The passage text shown to the synthesizer (for attribution checks; not printed).
+    #[serde(skip)]
+    pub text: String,
 }
 
 /// The evidence shown to the synthesizer, numbered from 1, and the facts lines.
@@ -104,6 +107,7 @@ pub fn prepare(
             source: ev.source,
             heading: ev.heading,
             title: ev.title,
+            text: ev.text,
         });
     }
     let cite = |ids: &[usize]| -> String {
@@ -210,6 +214,17 @@ pub fn prepare(
     }
 }
 
+/// What the synthesizer is told about gaps. With computed facts it must use them (a small
+/// model otherwise tends to give up); without, it may say the wiki does not cover the question.
+pub fn instruction(prepared: &Prepared) -> &'static str {
+    if prepared.facts_text.is_empty() {
+        "If nothing in the evidence answers the question, reply exactly: The wiki does not say. \
+         If it answers only part, answer that part and say what the wiki does not cover."
+    } else {
+        "Answer from the computed facts and the evidence; say which facts are not stated, if any."
+    }
+}
+
 /// Earlier turns as the prompts show them.
 pub fn history_text(history: &[Turn], turns: usize) -> String {
     if history.is_empty() || turns == 0 {
@@ -296,6 +311,12 @@ pub fn check(text: &str, shown: &[Citation]) -> Checked {
             notes,
         };
     }
+    let (text, added) = attribute(&text, shown);
+    for n in added {
+        if !cited.contains(&n) {
+            cited.push(n);
+        }
+    }
     if cited.is_empty() {
         notes.push("the answer cites no evidence".into());
     }
@@ -308,6 +329,104 @@ pub fn check(text: &str, shown: &[Citation]) -> Checked {
         answered: true,
         notes,
     }
+}
+
+/// Sentences the model left uncited get the evidence that states their numbers (or, without
+/// numbers, the passage sharing most of their words): a citation is only ever added where the
+/// passage really contains what the sentence says.
+fn attribute(text: &str, shown: &[Citation]) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut added = Vec::new();
+    for sentence in split_sentences(text) {
+        let trimmed = sentence.trim_end();
+        let has_marker = trimmed.contains('[') && trimmed.contains(']');
+        let mut found: Vec<usize> = Vec::new();
+        if !has_marker && !trimmed.is_empty() {
+            let numbers: Vec<f64> = crate::tools::extract::numbers_in(trimmed)
+                .into_iter()
+                .filter(|x| x.abs() >= 1.0)
+                .collect();
+            for x in &numbers {
+                if let Some(c) = shown.iter().find(|c| {
+                    crate::tools::extract::numbers_in(&c.text)
+                        .iter()
+                        .any(|y| (x - y).abs() < 1e-9)
+                }) && !found.contains(&c.n)
+                {
+                    found.push(c.n);
+                }
+            }
+            if numbers.is_empty() {
+                let words = content_words(trimmed);
+                let best = shown
+                    .iter()
+                    .map(|c| {
+                        let cw = content_words(&c.text);
+                        let hit = words.iter().filter(|w| cw.contains(w)).count();
+                        (hit, c.n)
+                    })
+                    .max_by_key(|(hit, n)| (*hit, std::cmp::Reverse(*n)));
+                if let Some((hit, n)) = best
+                    && words.len() >= 2
+                    && hit * 2 >= words.len()
+                {
+                    found.push(n);
+                }
+            }
+        }
+        if found.is_empty() {
+            out.push_str(sentence);
+            continue;
+        }
+        // Put the markers before the sentence's closing punctuation.
+        let body = trimmed.trim_end_matches(['.', '!', '?']);
+        let end = &trimmed[body.len()..];
+        let tail = &sentence[trimmed.len()..];
+        let marks: String = found.iter().map(|n| format!("[{n}]")).collect();
+        out.push_str(&format!("{body} {marks}{end}{tail}"));
+        added.extend(found);
+    }
+    (out, added)
+}
+
+/// Splits after ". ", "! ", "? " and newlines, keeping the separators with the sentence.
+fn split_sentences(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    for i in 0..bytes.len() {
+        let end_mark = matches!(bytes[i], b'.' | b'!' | b'?')
+            && bytes.get(i + 1).is_none_or(|b| b.is_ascii_whitespace())
+            && !(bytes[i] == b'.'
+                && i > 0
+                && bytes[i - 1].is_ascii_digit()
+                && bytes.get(i + 1).is_some_and(|b| b.is_ascii_digit()));
+        if end_mark || bytes[i] == b'\n' {
+            let mut j = i + 1;
+            while j < bytes.len() && bytes[j] == b' ' {
+                j += 1;
+            }
+            parts.push(&text[start..j]);
+            start = j;
+        }
+    }
+    if start < text.len() {
+        parts.push(&text[start..]);
+    }
+    parts
+}
+
+fn content_words(text: &str) -> Vec<String> {
+    const STOP: &[&str] = &[
+        "the", "and", "that", "this", "with", "from", "have", "your", "they", "their", "there",
+        "which", "what", "when", "will", "does", "about", "into", "than", "then", "were", "been",
+        "also", "only", "each", "wiki",
+    ];
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 4 && !STOP.contains(w))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Collapses the double spaces left where a marker was removed.
@@ -335,8 +454,28 @@ mod tests {
                 source: format!("p{i}.md"),
                 heading: "h".into(),
                 title: "t".into(),
+                text: String::new(),
             })
             .collect()
+    }
+
+    #[test]
+    fn uncited_sentences_get_the_passage_that_states_them() {
+        let mut ev = shown(2);
+        ev[0].text = "Tern 3: Battery life | 14 hours | price $1,299".into();
+        ev[1].text = "Luma Optronics makes the Tern 4 panels; lead time 12 weeks.".into();
+        let c = check(
+            "Tern 3 lasts 14 hours. Luma Optronics makes the panels. It is great.",
+            &ev,
+        );
+        assert_eq!(
+            c.text,
+            "Tern 3 lasts 14 hours [1]. Luma Optronics makes the panels [2]. It is great."
+        );
+        assert_eq!(c.citations.len(), 2);
+        // A number no passage states gets no citation.
+        let c = check("It costs $999.", &ev);
+        assert!(c.citations.is_empty());
     }
 
     #[test]
@@ -367,6 +506,7 @@ mod tests {
         let c = check("The evidence does not mention a door code.", &shown(3));
         assert!(!c.answered);
         let uncited = check("It is 12 weeks.", &shown(1));
+        assert!(uncited.citations.is_empty());
         assert!(uncited.answered);
         assert!(
             uncited

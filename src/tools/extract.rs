@@ -144,7 +144,10 @@ impl ExtractTool {
         })?;
         let mut calls = Vec::new();
         let mut notes = Vec::new();
-        let mut raw = match self.ask(&messages, &schema, &mut calls).await {
+        let mut raw = match self
+            .ask(&messages, &schema, &args.passages, &mut calls)
+            .await
+        {
             Err(ToolError::Model {
                 source:
                     LlmError::InvalidOutput {
@@ -157,7 +160,8 @@ impl ExtractTool {
                 messages.push(ChatMessage::user(format!(
                     "That answer was unusable ({message}). Answer again with the JSON object only."
                 )));
-                self.ask(&messages, &schema, &mut calls).await?
+                self.ask(&messages, &schema, &args.passages, &mut calls)
+                    .await?
             }
             other => other?,
         };
@@ -176,7 +180,9 @@ impl ExtractTool {
                     .collect::<Vec<_>>()
                     .join("\n")
             )));
-            raw = self.ask(&messages, &schema, &mut calls).await?;
+            raw = self
+                .ask(&messages, &schema, &args.passages, &mut calls)
+                .await?;
         }
         let still_bad: BTreeMap<String, String> = check(args, &raw).into_iter().collect();
         let mut values = BTreeMap::new();
@@ -202,6 +208,7 @@ impl ExtractTool {
         &self,
         messages: &[ChatMessage],
         schema: &OutputSchema,
+        passages: &[Passage],
         calls: &mut Vec<ModelCall>,
     ) -> Result<BTreeMap<String, Option<RawValue>>, ToolError> {
         let request =
@@ -229,9 +236,28 @@ impl ExtractTool {
             })?;
         Ok(raw
             .into_iter()
-            .map(|(k, v)| (k, v.filter(|v| v.passage != NONE)))
+            .map(|(k, v)| (k, v.and_then(|v| locate(passages, v))))
             .collect())
     }
+}
+
+/// Small models sometimes quote a passage exactly but name the wrong one (or "none"): the
+/// passage that really contains the quote wins. A value whose quote is in no passage keeps
+/// the id it was given (and fails verification), and "none" without a findable quote means
+/// the passages do not state the value.
+fn locate(passages: &[Passage], mut v: RawValue) -> Option<RawValue> {
+    let quote = flatten(&v.quote);
+    let stated = passages
+        .iter()
+        .find(|p| p.id == v.passage)
+        .is_some_and(|p| flatten(&p.text).contains(&quote));
+    if !quote.is_empty()
+        && !stated
+        && let Some(p) = passages.iter().find(|p| flatten(&p.text).contains(&quote))
+    {
+        v.passage = p.id.clone();
+    }
+    (v.passage != NONE).then_some(v)
 }
 
 fn validate(args: &ExtractArgs) -> Result<(), ToolError> {
@@ -377,6 +403,20 @@ fn check(args: &ExtractArgs, raw: &BTreeMap<String, Option<RawValue>>) -> Vec<(S
             problems.push((
                 f.name.clone(),
                 format!("the value {} does not appear in the quote", v.value),
+            ));
+            continue;
+        }
+        // A value in another kind of unit (a price where hours were asked) is another fact.
+        if let (Some(want), Some(have)) = (&f.unit, &v.unit)
+            && let (Some((dw, _)), Some((dh, _))) = (unit_info(want), unit_info(have))
+            && dw != dh
+        {
+            problems.push((
+                f.name.clone(),
+                format!(
+                    "the value is in {have}, but {} is measured in {want}",
+                    f.name
+                ),
             ));
         }
     }
@@ -567,6 +607,29 @@ mod tests {
             x.values["battery_hours"].as_ref().unwrap().value,
             json!(19.0)
         );
+    }
+
+    #[tokio::test]
+    async fn a_value_in_the_wrong_kind_of_unit_is_another_fact() {
+        // A price offered as battery life (hours) is sent back, then dropped.
+        let wrong = r#"{"battery_hours":{"passage":"p1","quote":"$1,149","value":1149,"unit":"USD"},"price":null}"#;
+        let (tool, model) = tool(vec![wrong, wrong]);
+        let (x, _) = tool.extract(&args()).await.unwrap();
+        assert_eq!(x.values["battery_hours"], None);
+        let seen = model.seen.lock().unwrap();
+        let correction = &seen[1].messages.last().unwrap().content;
+        assert!(correction.contains("measured in hours"), "{correction}");
+    }
+
+    #[tokio::test]
+    async fn the_passage_holding_the_quote_wins_over_the_id_given() {
+        let (tool, _) = tool(vec![
+            r#"{"battery_hours":{"passage":"none","quote":"rated for **19 hours**","value":19,"unit":"hours"},"price":{"passage":"p2","quote":"$1,149","value":1149,"unit":"USD"}}"#,
+        ]);
+        let (x, calls) = tool.extract(&args()).await.unwrap();
+        assert_eq!(calls.len(), 1, "no correction round needed");
+        assert_eq!(x.values["battery_hours"].as_ref().unwrap().passage, "p1");
+        assert_eq!(x.values["price"].as_ref().unwrap().passage, "p1");
     }
 
     #[test]
