@@ -257,7 +257,41 @@ fn locate(passages: &[Passage], mut v: RawValue) -> Option<RawValue> {
     {
         v.passage = p.id.clone();
     }
+    // The right number with a quote that does not hold it: find the passage line that states
+    // that number with its unit, and quote that line instead.
+    if let Some(x) = v.value.as_f64()
+        && !numbers_in(&v.quote).iter().any(|q| (q - x).abs() < 1e-9)
+        && let Some((id, line)) = value_line(passages, x, v.unit.as_deref())
+    {
+        v.passage = id;
+        v.quote = line;
+    }
     (v.passage != NONE).then_some(v)
+}
+
+/// The first passage line (table row or sentence) stating `x` next to its unit.
+fn value_line(passages: &[Passage], x: f64, unit: Option<&str>) -> Option<(String, String)> {
+    let unit = unit?.trim().to_lowercase();
+    if unit.is_empty() {
+        return None;
+    }
+    let dimension = unit_info(&unit).map(|(d, _)| d);
+    for p in passages {
+        for line in p.text.split(['\n', ';']).flat_map(|l| l.split(". ")) {
+            let lower = line.to_lowercase();
+            let has_number = numbers_in(line).iter().any(|y| (x - y).abs() < 1e-9);
+            let has_unit = lower.contains(&unit)
+                || (dimension == Some("usd") && line.contains('$'))
+                || lower
+                    .split(|c: char| !c.is_alphanumeric())
+                    .any(|w| dimension.is_some() && unit_info(w).map(|(d, _)| d) == dimension);
+            if has_number && has_unit {
+                let line: String = line.trim().chars().take(QUOTE_MAX as usize).collect();
+                return Some((p.id.clone(), line));
+            }
+        }
+    }
+    None
 }
 
 fn validate(args: &ExtractArgs) -> Result<(), ToolError> {
@@ -630,6 +664,29 @@ mod tests {
         assert_eq!(calls.len(), 1, "no correction round needed");
         assert_eq!(x.values["battery_hours"].as_ref().unwrap().passage, "p1");
         assert_eq!(x.values["price"].as_ref().unwrap().passage, "p1");
+    }
+
+    #[tokio::test]
+    async fn a_right_number_with_a_wrong_quote_is_quoted_from_its_line() {
+        let (tool, _) = tool(vec![
+            r#"{"battery_hours":{"passage":"p1","quote":"The box contains a charger","value":19,"unit":"hours"},"price":null}"#,
+        ]);
+        let (x, calls) = tool.extract(&args()).await.unwrap();
+        assert_eq!(calls.len(), 1);
+        let b = x.values["battery_hours"].as_ref().unwrap();
+        assert_eq!(b.passage, "p1");
+        assert!(b.quote.contains("19 hours"), "{}", b.quote);
+        // A number no passage states next to that unit stays unverifiable.
+        let (tool, _) = tool_with(vec![
+            r#"{"battery_hours":{"passage":"p1","quote":"x","value":21,"unit":"hours"},"price":null}"#,
+            r#"{"battery_hours":null,"price":null}"#,
+        ]);
+        let (x, _) = tool.extract(&args()).await.unwrap();
+        assert_eq!(x.values["battery_hours"], None);
+    }
+
+    fn tool_with(turns: Vec<&str>) -> (ExtractTool, Arc<ScriptedModel>) {
+        tool(turns)
     }
 
     #[test]
