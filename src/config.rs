@@ -324,7 +324,7 @@ impl Default for AgentConfig {
             passage_chars: 1000,
             planner_timeout_secs: 600,
             synthesis_timeout_secs: 600,
-            answer_max_tokens: 200,
+            answer_max_tokens: 400,
             history_turns: 3,
             route: RouteMode::Auto,
         }

@@ -250,7 +250,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(q) => {
                     let mut request = AskRequest::new(q, access);
                     request.route = route;
-                    let answer = ask_once(&app, request, json, trace, cancel).await?;
+                    let answer = match ask_once(&app, request, json, trace, cancel.clone()).await {
+                        Ok(a) => a,
+                        Err(e) if cancel.is_cancelled() => {
+                            eprintln!("{e:#}");
+                            return Ok(ExitCode::from(130));
+                        }
+                        Err(e) => return Err(e),
+                    };
                     if json {
                         println!("{}", serde_json::to_string_pretty(&answer)?);
                     }

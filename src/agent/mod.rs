@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::App;
 use crate::config::{ModelRole, RouteMode};
 use crate::prompts::{self, PromptError};
-use crate::providers::llm::{ChatDelta, ChatMessage, ChatModel, ChatRequest, LlmError};
+use crate::providers::llm::{ChatMessage, ChatModel, ChatRequest, OutputSchema, parse_json};
 use crate::providers::store::Access;
 use crate::search::{self, SearchError};
 use crate::tools::{Manifest, ModelCall};
@@ -285,16 +285,23 @@ async fn ask_inner(
         tracing::debug!(system = %messages[0].content, user = %messages[1].content, "synthesizer prompt");
         let model = role_model(app, ModelRole::Synthesizer).await?;
         let timeout = Duration::from_secs(cfg.synthesis_timeout_secs);
-        let text = stream_answer(
+        let draft = draft_answer(
             model.as_ref(),
             messages,
+            prepared.shown.len(),
             cfg.answer_max_tokens,
             timeout,
-            observer,
             &ledger,
             &app.config.roles.synthesizer,
         )
         .await?;
+        let (text, more) = match draft {
+            Ok(d) => synthesize::settle(&d, &prepared.shown, !prepared.facts_text.is_empty()),
+            // Not the requested JSON (a backend that ignores schemas): the text is the answer.
+            Err(raw) => (raw, vec!["the synthesizer did not answer in JSON".into()]),
+        };
+        notes.extend(more);
+        observer.token(&text);
         (text, prepared.shown)
     };
     let checked = synthesize::check(&text, &shown);
@@ -328,61 +335,49 @@ async fn role_model(app: &App, role: ModelRole) -> Result<Arc<dyn ChatModel>, Ag
     })
 }
 
-/// Streams the synthesizer's answer to the observer and returns the whole text.
-async fn stream_answer(
+/// Asks the synthesizer for its structured draft; `Err(text)` when the output is not the
+/// requested JSON.
+async fn draft_answer(
     model: &dyn ChatModel,
     messages: Vec<ChatMessage>,
+    evidence: usize,
     max_tokens: u32,
     timeout: Duration,
-    observer: &dyn Observer,
     ledger: &Ledger,
     configured: &str,
-) -> Result<String, AgentError> {
-    use futures::StreamExt;
-    let failed = |e: LlmError| AgentError::Model {
-        role: "synthesizer",
-        message: e.to_string(),
-    };
-    let t0 = Instant::now();
-    let work = async {
-        let mut stream = model
-            .chat_stream(ChatRequest::new(messages, max_tokens))
-            .await
-            .map_err(failed)?;
-        let mut text = String::new();
-        while let Some(delta) = stream.next().await {
-            match delta.map_err(failed)? {
-                ChatDelta::Text(t) => {
-                    observer.token(&t);
-                    text.push_str(&t);
-                }
-                ChatDelta::Done {
-                    usage, mut timing, ..
-                } => {
-                    timing.total = t0.elapsed();
-                    let call = ModelCall {
-                        role: "synthesizer".into(),
-                        model: model.name().to_string(),
-                        local: model.is_local(),
-                        usage,
-                        timing,
-                    };
-                    ledger.model_call("synthesize", &call, configured);
-                }
-            }
+) -> Result<Result<synthesize::Draft, String>, AgentError> {
+    let request = ChatRequest::new(messages, max_tokens).with_schema(OutputSchema {
+        name: "answer".into(),
+        schema: synthesize::draft_schema(evidence),
+    });
+    let response = match tokio::time::timeout(timeout, model.chat(request)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return Err(AgentError::Model {
+                role: "synthesizer",
+                message: e.to_string(),
+            });
         }
-        Ok(text)
+        Err(_) => {
+            return Err(AgentError::Model {
+                role: "synthesizer",
+                message: format!(
+                    "no answer within {}s (agent.synthesis_timeout_secs)",
+                    timeout.as_secs()
+                ),
+            });
+        }
     };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(r) => r,
-        Err(_) => Err(AgentError::Model {
-            role: "synthesizer",
-            message: format!(
-                "no answer within {}s (agent.synthesis_timeout_secs)",
-                timeout.as_secs()
-            ),
-        }),
-    }
+    tracing::debug!(text = %response.text, "synthesizer answer");
+    let call = ModelCall {
+        role: "synthesizer".into(),
+        model: model.name().to_string(),
+        local: model.is_local(),
+        usage: response.usage,
+        timing: response.timing,
+    };
+    ledger.model_call("synthesize", &call, configured);
+    Ok(parse_json::<synthesize::Draft>(&response).map_err(|_| response.text.clone()))
 }
 
 /// Pages a first search finds for the question, one line each, for the planner's context.

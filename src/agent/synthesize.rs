@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use super::Turn;
 use super::executor::{EvidenceSet, StepOutput, clip, format_number};
@@ -214,15 +215,111 @@ pub fn prepare(
     }
 }
 
-/// What the synthesizer is told about gaps. With computed facts it must use them (a small
-/// model otherwise tends to give up); without, it may say the wiki does not cover the question.
+/// With computed facts the synthesizer is told to use them (a small model otherwise tends to
+/// give up); without, nothing is added.
 pub fn instruction(prepared: &Prepared) -> &'static str {
     if prepared.facts_text.is_empty() {
-        "If nothing in the evidence answers the question, reply exactly: The wiki does not say. \
-         If it answers only part, answer that part and say what the wiki does not cover."
+        ""
     } else {
-        "Answer from the computed facts and the evidence; say which facts are not stated, if any."
+        "Use the computed facts above; they are exact.\n"
     }
+}
+
+/// The synthesizer's structured answer: the evidence lines it relies on, then the answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Draft {
+    pub quotes: Vec<DraftQuote>,
+    pub answer: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DraftQuote {
+    pub evidence: usize,
+    pub quote: String,
+}
+
+/// The schema the synthesizer's output is decoded under (quotes first, so the answer is
+/// written after the model has copied what supports it).
+pub fn draft_schema(evidence: usize) -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "quotes": {
+                "type": "array",
+                "maxItems": 3,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "evidence": {"type": "integer", "minimum": 1, "maximum": evidence.max(1)},
+                        "quote": {"type": "string", "maxLength": 240}
+                    },
+                    "required": ["evidence", "quote"]
+                }
+            },
+            "answer": {"type": "string", "maxLength": 700}
+        },
+        "required": ["quotes", "answer"]
+    })
+}
+
+/// Turns a draft into the answer text: quotes are verified against the evidence shown (a quote
+/// found in another passage counts for that one); with no verified quote and no computed fact
+/// the answer is that the wiki does not say, whatever the model wrote; an answer that refuses
+/// although verified quotes exist becomes those quotes; an answer without any citation gets the
+/// quotes' evidence numbers.
+pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Vec<String>) {
+    let mut notes = Vec::new();
+    let flat = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let mut verified: Vec<(usize, String)> = Vec::new();
+    for q in &draft.quotes {
+        let quote = flat(q.quote.trim_matches(['"', ' ', '.']));
+        if quote.len() < 3 {
+            continue;
+        }
+        let stated = shown
+            .get(q.evidence.wrapping_sub(1))
+            .filter(|c| flat(&c.text).contains(&quote))
+            .or_else(|| shown.iter().find(|c| flat(&c.text).contains(&quote)));
+        match stated {
+            Some(c) => verified.push((c.n, q.quote.trim().to_string())),
+            None => notes.push(format!(
+                "dropped a quote not in the evidence: {:?}",
+                q.quote
+            )),
+        }
+    }
+    if verified.is_empty() && !has_facts {
+        return (NOT_IN_WIKI.to_string(), notes);
+    }
+    let answer = draft.answer.trim();
+    let refuses = answer.is_empty()
+        || split_sentences(answer)
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .all(|s| is_refusal(s));
+    if refuses && !verified.is_empty() {
+        notes.push("the answer refused although the evidence states it; quoting instead".into());
+        let quoted: Vec<String> = verified
+            .iter()
+            .map(|(n, q)| format!("\"{}\" [{n}]", q.trim_end_matches('.')))
+            .collect();
+        return (format!("The wiki says: {}.", quoted.join("; ")), notes);
+    }
+    if !answer.contains('[') && !verified.is_empty() {
+        let mut ns: Vec<usize> = verified.iter().map(|(n, _)| *n).collect();
+        ns.dedup();
+        let marks: String = ns.iter().map(|n| format!("[{n}]")).collect();
+        let body = answer.trim_end_matches(['.', '!']);
+        return (format!("{body} {marks}."), notes);
+    }
+    (answer.to_string(), notes)
 }
 
 /// Earlier turns as the prompts show them.
@@ -291,18 +388,19 @@ pub fn check(text: &str, shown: &[Citation]) -> Checked {
     }
     out.push_str(rest);
     let text = tidy_spaces(&out);
-    let lower = text.to_lowercase();
-    let refused = lower.starts_with(&NOT_IN_WIKI.to_lowercase()[..20])
-        || (cited.is_empty()
-            && [
-                "does not say",
-                "doesn't say",
-                "no information",
-                "not mentioned",
-                "does not mention",
-            ]
+    let (text, added) = attribute(&text, shown);
+    for n in added {
+        if !cited.contains(&n) {
+            cited.push(n);
+        }
+    }
+    // Unanswered: the refusal sentence comes first, or every sentence is a refusal. A partial
+    // answer ("X is 12 weeks. The wiki does not say Y.") is an answer.
+    let refused = text.to_lowercase().starts_with("the wiki does not say")
+        || split_sentences(&text)
             .iter()
-            .any(|p| lower.contains(p)));
+            .filter(|s| !s.trim().is_empty())
+            .all(|s| is_refusal(s));
     if refused {
         return Checked {
             text,
@@ -310,12 +408,6 @@ pub fn check(text: &str, shown: &[Citation]) -> Checked {
             answered: false,
             notes,
         };
-    }
-    let (text, added) = attribute(&text, shown);
-    for n in added {
-        if !cited.contains(&n) {
-            cited.push(n);
-        }
     }
     if cited.is_empty() {
         notes.push("the answer cites no evidence".into());
@@ -331,6 +423,21 @@ pub fn check(text: &str, shown: &[Citation]) -> Checked {
     }
 }
 
+fn is_refusal(sentence: &str) -> bool {
+    let lower = sentence.to_lowercase();
+    [
+        "does not say",
+        "doesn't say",
+        "no information",
+        "not mentioned",
+        "does not mention",
+        "does not cover",
+        "not stated",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+}
+
 /// Sentences the model left uncited get the evidence that states their numbers (or, without
 /// numbers, the passage sharing most of their words): a citation is only ever added where the
 /// passage really contains what the sentence says.
@@ -341,7 +448,7 @@ fn attribute(text: &str, shown: &[Citation]) -> (String, Vec<usize>) {
         let trimmed = sentence.trim_end();
         let has_marker = trimmed.contains('[') && trimmed.contains(']');
         let mut found: Vec<usize> = Vec::new();
-        if !has_marker && !trimmed.is_empty() {
+        if !has_marker && !trimmed.is_empty() && !is_refusal(trimmed) {
             let numbers: Vec<f64> = crate::tools::extract::numbers_in(trimmed)
                 .into_iter()
                 .filter(|x| x.abs() >= 1.0)
@@ -499,12 +606,65 @@ mod tests {
     }
 
     #[test]
+    fn drafts_are_settled_against_the_evidence() {
+        let mut ev = shown(2);
+        ev[0].text = "| Protocol / port | **UDP 51820** |".into();
+        ev[1].text = "Tether to your phone.".into();
+        let draft = |quotes: Vec<(usize, &str)>, answer: &str| Draft {
+            quotes: quotes
+                .into_iter()
+                .map(|(evidence, q)| DraftQuote {
+                    evidence,
+                    quote: q.into(),
+                })
+                .collect(),
+            answer: answer.into(),
+        };
+        // A quote attributed to the wrong passage counts for the right one.
+        let (text, _) = settle(
+            &draft(vec![(2, "UDP 51820")], "Open UDP 51820."),
+            &ev,
+            false,
+        );
+        assert_eq!(text, "Open UDP 51820 [1].");
+        // An invented quote: the wiki does not say, whatever the answer claims.
+        let (text, notes) = settle(
+            &draft(vec![(1, "TCP 443")], "Open TCP 443 [1]."),
+            &ev,
+            false,
+        );
+        assert_eq!(text, NOT_IN_WIKI);
+        assert_eq!(notes.len(), 1);
+        // A refusal despite a verified quote becomes the quote.
+        let (text, _) = settle(
+            &draft(vec![(1, "UDP 51820")], "The wiki does not say."),
+            &ev,
+            false,
+        );
+        assert_eq!(text, "The wiki says: \"UDP 51820\" [1].");
+        // Computed facts stand on their own.
+        let (text, _) = settle(&draft(vec![], "It is 5 hours longer [1]."), &ev, true);
+        assert_eq!(text, "It is 5 hours longer [1].");
+    }
+
+    #[test]
     fn refusals_are_marked_unanswered() {
         let c = check("The wiki does not say.", &shown(3));
         assert!(!c.answered);
         assert!(c.citations.is_empty());
         let c = check("The evidence does not mention a door code.", &shown(3));
         assert!(!c.answered);
+        let mut ev = shown(1);
+        ev[0].text = "Luma Optronics: standard lead time 12 weeks.".into();
+        let partial = check(
+            "The lead time is 12 weeks. The wiki does not say who pays.",
+            &ev,
+        );
+        assert!(partial.answered, "a partial answer is an answer");
+        assert_eq!(
+            partial.text,
+            "The lead time is 12 weeks [1]. The wiki does not say who pays."
+        );
         let uncited = check("It is 12 weeks.", &shown(1));
         assert!(uncited.citations.is_empty());
         assert!(uncited.answered);

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::*;
 use crate::config::Config;
 use crate::providers::llm::fake::{MockTurn, ScriptedModel};
-use crate::providers::llm::{ChatResponse, ChatStream};
+use crate::providers::llm::{ChatResponse, ChatStream, LlmError};
 
 fn good_plan() -> String {
     json!({"steps": [

@@ -42,15 +42,27 @@ async fn seed_example_on_the_embedded_default() {
     let answer = v["answer"].as_str().unwrap();
     let trace = serde_json::to_string_pretty(&v).unwrap();
     assert_eq!(v["route"]["kind"], "plan", "{trace}");
-    assert!(has_any(answer, &["14 hours", "14 h", "14-hour", "14h"]), "Tern 3 battery: {trace}");
-    assert!(has_any(answer, &["19 hours", "19 h", "19-hour", "19h"]), "Tern 4 battery: {trace}");
+    assert!(
+        has_any(answer, &["14 hours", "14 h", "14-hour", "14h"]),
+        "Tern 3 battery: {trace}"
+    );
+    assert!(
+        has_any(answer, &["19 hours", "19 h", "19-hour", "19h"]),
+        "Tern 4 battery: {trace}"
+    );
     assert!(has_any(answer, &["1,299", "1299"]), "Tern 3 price: {trace}");
     assert!(has_any(answer, &["1,149", "1149"]), "Tern 4 price: {trace}");
-    assert!(has_any(answer, &["5 hours", "5 h", "five hours", "+5"]), "battery gain: {trace}");
+    assert!(
+        has_any(answer, &["5 hours", "5 h", "five hours", "+5"]),
+        "battery gain: {trace}"
+    );
     assert!(answer.contains("150"), "price difference: {trace}");
     let sources = cited_sources(&v);
     for page in ["products/tern-3.md", "products/tern-4.md"] {
-        assert!(sources.iter().any(|s| s == page), "{page} not cited: {trace}");
+        assert!(
+            sources.iter().any(|s| s == page),
+            "{page} not cited: {trace}"
+        );
     }
     // The plan did the precise work: extraction by the small model and an exact comparison.
     let tools: Vec<&str> = v["steps"]
@@ -60,7 +72,10 @@ async fn seed_example_on_the_embedded_default() {
         .filter(|s| s["status"] == "ok")
         .map(|s| s["tool"].as_str().unwrap())
         .collect();
-    assert!(tools.contains(&"extract") && tools.contains(&"compare"), "{trace}");
+    assert!(
+        tools.contains(&"extract") && tools.contains(&"compare"),
+        "{trace}"
+    );
     // Every model call is in the ledger, priced by CPU time (local).
     let roles: Vec<&str> = v["ledger"]["entries"]
         .as_array()
@@ -94,19 +109,25 @@ fn remote_config(data: &std::path::Path, server: &LlamaServer) -> skiff::config:
     c
 }
 
+/// A llama.cpp server on loopback and the app using it for planning and answers.
+async fn remote_app(data: &std::path::Path) -> (LlamaServer, skiff::app::App) {
+    let server = LlamaServer::start(CHAT_MODEL, 2);
+    let app = skiff::app::App::build(remote_config(data, &server))
+        .await
+        .unwrap();
+    (server, app)
+}
+
 /// Questions of every kind through the remote path; the regression floor is the accuracy
 /// reached when this test was written (see README "Answer quality").
 #[tokio::test(flavor = "multi_thread")]
 async fn questions_through_the_remote_path() {
-    let server = LlamaServer::start(CHAT_MODEL, 2);
     let data = knowledge_store().lock().await;
-    let app = skiff::app::App::build(remote_config(data.path(), &server))
-        .await
-        .unwrap();
+    let (_server, app) = remote_app(data.path()).await;
     let all = eval::load(&knowledge().join("questions.jsonl")).unwrap();
-    let picked = [
-        "q02", "q04", "q09", "q12", "q17", "q21", "q24", "q27", "q32", "q50", "q51",
-    ];
+    // Direct and planned questions, one needing local extraction and a comparison, and two
+    // the wiki cannot answer.
+    let picked = ["q02", "q09", "q12", "q24", "q27", "q32", "q50", "q51"];
     let mut scores = Vec::new();
     let mut log = Vec::new();
     for q in all.iter().filter(|q| picked.contains(&q.id.as_str())) {
@@ -125,7 +146,11 @@ async fn questions_through_the_remote_path() {
                     .unwrap()
                     .contains(&format!("\"source\":\"{}\"", c.source))
             });
-            assert!(retrieved, "{}: cites {} which no step retrieved", q.id, c.source);
+            assert!(
+                retrieved,
+                "{}: cites {} which no step retrieved",
+                q.id, c.source
+            );
         }
         // The planner and synthesizer ran remotely (priced per token), the extractor locally.
         for e in &answer.ledger.entries {
@@ -147,7 +172,12 @@ async fn questions_through_the_remote_path() {
         scores.push(score);
     }
     let summary = eval::summarize(&scores, 0);
-    eprintln!("{}\naccuracy {}/{}", log.join("\n"), summary.correct, summary.questions);
+    eprintln!(
+        "{}\naccuracy {}/{}",
+        log.join("\n"),
+        summary.correct,
+        summary.questions
+    );
     assert_eq!(summary.questions, picked.len());
     assert!(
         summary.correct >= 8,
@@ -166,11 +196,8 @@ async fn questions_through_the_remote_path() {
 /// Pages outside the asker's groups never reach the models at all.
 #[tokio::test(flavor = "multi_thread")]
 async fn wiki_text_cannot_redirect_the_answer_or_leak_pages() {
-    let server = LlamaServer::start(CHAT_MODEL, 2);
     let data = knowledge_store().lock().await;
-    let app = skiff::app::App::build(remote_config(data.path(), &server))
-        .await
-        .unwrap();
+    let (_server, app) = remote_app(data.path()).await;
     let ask = |q: &str| {
         agent::ask(
             &app,
@@ -190,10 +217,16 @@ async fn wiki_text_cannot_redirect_the_answer_or_leak_pages() {
         "the page with the injection was retrieved: {all}"
     );
     assert!(a.answer.contains("Luma"), "{}", a.answer);
-    assert!(!a.answer.to_lowercase().contains("discontinued"), "{}", a.answer);
+    assert!(
+        !a.answer.to_lowercase().contains("discontinued"),
+        "{}",
+        a.answer
+    );
     assert!(!all.contains("hr/salary-bands.md"), "{all}");
     // Asking for the restricted page directly: nothing from it is retrieved or cited.
-    let a = ask("What are the salary bands for a senior engineer?").await.unwrap();
+    let a = ask("What are the salary bands for a senior engineer?")
+        .await
+        .unwrap();
     let all = serde_json::to_string(&a).unwrap();
     assert!(!all.contains("hr/salary-bands.md"), "{all}");
     assert!(!all.contains("finance/2026-budget.md"), "{all}");
@@ -203,8 +236,8 @@ async fn wiki_text_cannot_redirect_the_answer_or_leak_pages() {
 /// that points the planner and synthesizer at the server.
 #[tokio::test(flavor = "multi_thread")]
 async fn interactive_chat_remembers_the_conversation() {
-    let server = LlamaServer::start(CHAT_MODEL, 2);
     let data = knowledge_store().lock().await;
+    let server = LlamaServer::start(CHAT_MODEL, 2);
     let models_dir = config(data.path()).models.dir;
     let cfg = data.path().join("remote.toml");
     std::fs::write(
@@ -241,8 +274,55 @@ async fn interactive_chat_remembers_the_conversation() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(turns.len(), 2, "{stdout}\n{}", stderr(&out));
-    assert!(turns[0]["answer"].as_str().unwrap().contains("10.1"), "{stdout}");
+    assert!(
+        turns[0]["answer"].as_str().unwrap().contains("10.1"),
+        "{stdout}"
+    );
     // "it" is the Tern 3 from the first turn: 1,140 g.
     let second = turns[1]["answer"].as_str().unwrap();
     assert!(has_any(second, &["1,140", "1140", "1.14"]), "{stdout}");
+}
+
+/// Ctrl-C while the planner is working stops the whole answer promptly (model generation
+/// included) and exits 130.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_cancels_an_answer_in_progress() {
+    use std::io::{BufRead, BufReader};
+    let data = knowledge_store().lock().await;
+    let mut child = skiff_cmd(data.path(), &["ask", SEED])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "exited early: {seen}"
+        );
+        seen.push_str(&line);
+        if line.starts_with("planning") {
+            break;
+        }
+    }
+    // Let the planner start generating, then interrupt.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let t0 = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?} to stop",
+        t0.elapsed()
+    );
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    assert!(rest.contains("cancelled"), "{rest}");
 }

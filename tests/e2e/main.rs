@@ -4,6 +4,7 @@
 // Test code may panic on failure: that is how a test fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agent;
 mod common;
 mod config_cli;
 mod ingest;
