@@ -158,7 +158,12 @@ mod tests {
         )
         .unwrap();
         assert!(synth[0].content.contains("word for word"));
-        assert!(synth[1].content.trim_end().ends_with("Question: Q?\nSay so."));
+        assert!(
+            synth[1]
+                .content
+                .trim_end()
+                .ends_with("Question: Q?\nSay so.")
+        );
         assert!(synth[1].content.contains("[1] T > H: text"));
     }
 }

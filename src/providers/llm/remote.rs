@@ -128,12 +128,11 @@ impl RemoteModel {
     fn classify(&self, e: OpenAIError) -> LlmError {
         let name = self.name.clone();
         match e {
-            OpenAIError::Reqwest(e) if e.is_connect() || e.is_timeout() || e.is_request() => {
-                LlmError::Transient {
-                    model: name,
-                    message: format!("cannot reach {}: {e}", self.base_url),
-                }
-            }
+            OpenAIError::Reqwest(e) if e.is_timeout() => self.timed_out(),
+            OpenAIError::Reqwest(e) if e.is_connect() || e.is_request() => LlmError::Transient {
+                model: name,
+                message: format!("cannot reach {}: {e}", self.base_url),
+            },
             OpenAIError::ApiError(r) => {
                 let status = r.status_code.as_u16();
                 let message = format!("HTTP {status}: {}", r.api_error.message);
