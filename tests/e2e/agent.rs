@@ -125,9 +125,12 @@ async fn questions_through_the_remote_path() {
     let data = knowledge_store().lock().await;
     let (_server, app) = remote_app(data.path()).await;
     let all = eval::load(&knowledge().join("questions.jsonl")).unwrap();
-    // Direct questions, a planned one needing local extraction and a comparison, and two the
-    // wiki cannot answer (kept small: the local extractor takes minutes per plan on 2 cores).
-    let picked = ["q02", "q09", "q12", "q24", "q32", "q50", "q51"];
+    // Direct questions and two the wiki cannot answer; plus, with SKIFF_TEST_PLANNED=1, planned
+    // ones that run the local extractor (minutes each on 2 cores, so not in the default run).
+    let mut picked = vec!["q02", "q09", "q12", "q24", "q50", "q51"];
+    if std::env::var_os("SKIFF_TEST_PLANNED").is_some() {
+        picked.extend(["q27", "q32"]);
+    }
     let mut scores = Vec::new();
     let mut log = Vec::new();
     for q in all.iter().filter(|q| picked.contains(&q.id.as_str())) {
@@ -181,7 +184,7 @@ async fn questions_through_the_remote_path() {
     assert_eq!(summary.questions, picked.len());
     assert!(
         summary.correct >= 4,
-        "accuracy fell below the level reached (4/7):\n{}",
+        "accuracy fell below the level reached (4 of these):\n{}",
         log.join("\n")
     );
     let unanswerable = scores.iter().filter(|s| s.kind == eval::Kind::Unanswerable);
