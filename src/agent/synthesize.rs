@@ -271,8 +271,12 @@ pub fn draft_schema(evidence: usize) -> Value {
 /// quotes' evidence numbers.
 pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Vec<String>) {
     let mut notes = Vec::new();
+    // Markdown emphasis and table bars are not part of what a passage says.
     let flat = |s: &str| {
-        s.split_whitespace()
+        s.chars()
+            .filter(|c| !matches!(c, '*' | '`' | '_' | '|'))
+            .collect::<String>()
+            .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ")
             .to_lowercase()
@@ -627,6 +631,13 @@ mod tests {
             false,
         );
         assert_eq!(text, "Open UDP 51820 [1].");
+        // Markdown and table bars in the passage do not fail a faithful quote.
+        let (text, _) = settle(
+            &draft(vec![(1, "Protocol / port UDP 51820")], "UDP 51820 [1]."),
+            &ev,
+            false,
+        );
+        assert_eq!(text, "UDP 51820 [1].");
         // An invented quote: the wiki does not say, whatever the answer claims.
         let (text, notes) = settle(
             &draft(vec![(1, "TCP 443")], "Open TCP 443 [1]."),
