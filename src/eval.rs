@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::Answer;
 use crate::agent::router::RouteKind;
+use crate::bench::percentile;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -138,13 +139,6 @@ pub fn summarize(scores: &[Score], errors: usize) -> Summary {
         .collect();
     let mut lat: Vec<u64> = scores.iter().map(|s| s.latency_ms).collect();
     lat.sort_unstable();
-    let pct = |p: f64| -> u64 {
-        if lat.is_empty() {
-            0
-        } else {
-            lat[((lat.len() as f64 - 1.0) * p).round() as usize]
-        }
-    };
     Summary {
         questions: n,
         correct,
@@ -159,8 +153,8 @@ pub fn summarize(scores: &[Score], errors: usize) -> Summary {
         } else {
             scores.iter().map(|s| s.source_recall).sum::<f64>() / scores.len() as f64
         },
-        latency_p50_ms: pct(0.5),
-        latency_p95_ms: pct(0.95),
+        latency_p50_ms: percentile(&lat, 0.5),
+        latency_p95_ms: percentile(&lat, 0.95),
         cost_usd: scores.iter().map(|s| s.cost_usd).sum(),
         errors,
     }

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::Observer;
 use super::ledger::Ledger;
@@ -634,11 +633,6 @@ pub fn format_number(x: f64) -> String {
         let s = format!("{x:.2}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
-}
-
-/// The step outputs as JSON (for `--json`).
-pub fn outputs_json(outputs: &BTreeMap<String, StepOutput>) -> Value {
-    serde_json::to_value(outputs).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]

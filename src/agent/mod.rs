@@ -169,6 +169,7 @@ async fn ask_inner(
     let evidence = EvidenceSet::default();
     let mut notes = Vec::new();
 
+    let history = synthesize::history_text(&request.history, cfg.history_turns);
     let route = router::route(&question, request.route.unwrap_or(cfg.route));
     observer.route(&route);
     // A short follow-up ("and its price?") is searched together with the previous question.
@@ -212,7 +213,6 @@ async fn ask_inner(
         RouteKind::Plan => {
             let planner = Planner::new(app, &ledger).await?;
             let pages = planner_pages(app, &query, &request.access).await?;
-            let history = synthesize::history_text(&request.history, cfg.history_turns);
             observer.status("planning");
             let (mut valid, mut source, mut problems) =
                 planner.plan(&question, &history, &pages, None).await;
@@ -270,7 +270,6 @@ async fn ask_inner(
         observer.token(NOT_IN_WIKI);
         (NOT_IN_WIKI.to_string(), Vec::new())
     } else {
-        let history = synthesize::history_text(&request.history, cfg.history_turns);
         let messages = prompts::messages(
             "synthesize",
             prompts::SYNTHESIZE,

@@ -271,16 +271,8 @@ pub fn draft_schema(evidence: usize) -> Value {
 /// quotes' evidence numbers.
 pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Vec<String>) {
     let mut notes = Vec::new();
-    // Markdown emphasis and table bars are not part of what a passage says.
-    let flat = |s: &str| {
-        s.chars()
-            .filter(|c| !matches!(c, '*' | '`' | '_' | '|'))
-            .collect::<String>()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
-    };
+    // Table bars, like markdown emphasis, are not part of what a passage says.
+    let flat = |s: &str| crate::tools::extract::flatten(&s.replace('|', ""));
     let mut verified: Vec<(usize, String)> = Vec::new();
     for q in &draft.quotes {
         let quote = flat(q.quote.trim_matches(['"', ' ', '.']));

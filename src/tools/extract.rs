@@ -364,7 +364,8 @@ fn output_schema(args: &ExtractArgs) -> OutputSchema {
 }
 
 /// Lowercases and collapses whitespace and Markdown emphasis, for quote matching.
-fn flatten(s: &str) -> String {
+/// Text as compared for quotes: markdown emphasis dropped, whitespace collapsed, lowercase.
+pub fn flatten(s: &str) -> String {
     s.chars()
         .filter(|c| !matches!(c, '*' | '`' | '_'))
         .collect::<String>()
