@@ -22,3 +22,4 @@ fi
 scripts/patch-crates.sh
 scripts/fetch-models.sh --only "${SKIFF_MODELS:-all}" >/dev/null
 scripts/fetch-peers.sh >/dev/null
+scripts/fetch-browser.sh >/dev/null

@@ -360,3 +360,127 @@ pub async fn ask_bench(
         last_answer: last,
     })
 }
+
+/// `skiff bench serve`: bursts of concurrent `POST /api/ask` on loopback against an in-process
+/// server; how many were answered or refused, latency, and the process's memory.
+#[derive(Debug, Serialize)]
+pub struct ServeBench {
+    pub concurrency: usize,
+    pub rounds: usize,
+    pub max_in_flight: usize,
+    pub requests: usize,
+    pub answered: usize,
+    /// 503 busy / 429 rate-limited: refused cleanly, nothing started.
+    pub refused: usize,
+    /// Anything else (5xx other than busy, transport errors).
+    pub failed: usize,
+    pub answered_p50_ms: u64,
+    pub answered_p95_ms: u64,
+    pub requests_per_minute: f64,
+    /// Resident memory (MiB) before the first round and after each round.
+    pub rss_mib: Vec<u64>,
+}
+
+/// Resident set size of this process in MiB (0 where /proc is missing).
+pub fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|kib| kib / 1024)
+        .unwrap_or(0)
+}
+
+pub async fn serve_bench(
+    app: std::sync::Arc<App>,
+    questions: &[String],
+    concurrency: usize,
+    rounds: usize,
+    cancel: CancellationToken,
+) -> Result<ServeBench, BenchError> {
+    use crate::frontends::web::{WebState, router};
+    let mut server = app.config.server.clone();
+    server.rate_per_minute = 0;
+    let max_in_flight = server.max_in_flight;
+    let answerer: std::sync::Arc<dyn crate::agent::Answerer> = app;
+    let state = std::sync::Arc::new(WebState::new(answerer, server, None));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let stop = cancel.child_token();
+    let serving = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        }
+    });
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/api/ask");
+    let (concurrency, rounds) = (concurrency.max(1), rounds.max(1));
+    let mut rss = vec![rss_mib()];
+    let (mut answered, mut refused, mut failed) = (Vec::new(), 0, 0);
+    let started = Instant::now();
+    for round in 0..rounds {
+        let burst = (0..concurrency).map(|i| {
+            let q = questions
+                .get((round * concurrency + i) % questions.len().max(1))
+                .cloned()
+                .unwrap_or_default();
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let t = Instant::now();
+                let status = client
+                    .post(&url)
+                    .json(&serde_json::json!({ "question": q }))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16());
+                (status, t.elapsed().as_millis() as u64)
+            }
+        });
+        let results = tokio::select! {
+            r = futures::future::join_all(burst) => r,
+            _ = cancel.cancelled() => break,
+        };
+        for (status, ms) in results {
+            match status {
+                Ok(200) => answered.push(ms),
+                Ok(503) | Ok(429) => refused += 1,
+                _ => failed += 1,
+            }
+        }
+        rss.push(rss_mib());
+        eprintln!(
+            "round {}/{rounds}: {} answered, {refused} refused, {failed} failed so far; RSS {} MiB",
+            round + 1,
+            answered.len(),
+            rss.last().copied().unwrap_or(0)
+        );
+    }
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    stop.cancel();
+    let _ = serving.await;
+    answered.sort_unstable();
+    Ok(ServeBench {
+        concurrency,
+        rounds,
+        max_in_flight,
+        requests: answered.len() + refused + failed,
+        answered: answered.len(),
+        refused,
+        failed,
+        answered_p50_ms: percentile(&answered, 0.5),
+        answered_p95_ms: percentile(&answered, 0.95),
+        requests_per_minute: if minutes > 0.0 {
+            answered.len() as f64 / minutes
+        } else {
+            0.0
+        },
+        rss_mib: rss,
+    })
+}

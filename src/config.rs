@@ -57,6 +57,7 @@ pub struct Config {
     pub roles: RolesConfig,
     pub agent: AgentConfig,
     pub costs: CostsConfig,
+    pub server: ServerConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,6 +340,47 @@ pub enum RouteMode {
     Direct,
 }
 
+/// `skiff serve`: the web chat page, its JSON/SSE API and the OpenAI-compatible API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address and port to listen on (`SKIFF__SERVER__LISTEN`); port 0 picks a free one.
+    pub listen: String,
+    /// Environment variable holding the bearer token every route but /healthz (and the page's
+    /// static files) requires. Unset or empty: no token, allowed only on a loopback address.
+    pub token_env: String,
+    /// Serve without a token on a non-loopback address (not recommended).
+    pub allow_open: bool,
+    /// Acl groups web users may read besides public pages.
+    pub groups: Vec<String>,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Questions per minute per token (or per client address without a token); 0 = no limit.
+    pub rate_per_minute: u32,
+    /// Seconds one answer may take before the request fails with 504.
+    pub request_timeout_secs: u64,
+    /// Answers in progress at once; more are refused with 503 (the models queue the rest).
+    pub max_in_flight: usize,
+    /// On SIGTERM/Ctrl-C, seconds in-flight answers get to finish before they are cancelled.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            token_env: "SKIFF_WEB_TOKEN".into(),
+            allow_open: false,
+            groups: Vec::new(),
+            max_body_bytes: 64 * 1024,
+            rate_per_minute: 30,
+            request_timeout_secs: 900,
+            max_in_flight: 8,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
 /// Prices for the ledger's cost estimate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -496,6 +538,31 @@ impl Config {
         }
         if self.search.prefetch == 0 {
             return Err(bad("search.prefetch", &0, "must be positive"));
+        }
+        let sv = &self.server;
+        if sv.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad(
+                "server.listen",
+                &sv.listen,
+                "must be an address and port such as 127.0.0.1:8080",
+            ));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&sv.max_body_bytes) {
+            return Err(bad(
+                "server.max_body_bytes",
+                &sv.max_body_bytes,
+                "must be between 1024 and 16777216",
+            ));
+        }
+        if sv.request_timeout_secs == 0 {
+            return Err(bad("server.request_timeout_secs", &0, "must be positive"));
+        }
+        if !(1..=1024).contains(&sv.max_in_flight) {
+            return Err(bad(
+                "server.max_in_flight",
+                &sv.max_in_flight,
+                "must be between 1 and 1024",
+            ));
         }
         let a = &self.agent;
         if !(1..=32).contains(&a.max_steps) {

@@ -99,6 +99,13 @@ enum Command {
         #[arg(long, value_parser = parse_route)]
         route: Option<RouteMode>,
     },
+    /// Serve the web chat page, its JSON/SSE API and an OpenAI-compatible API ([server]).
+    Serve {
+        /// Also sync these wiki folders into the store in the background after start (the
+        /// embedded store admits one process, so a running server does its own ingest).
+        #[arg(long = "ingest")]
+        ingest: Vec<PathBuf>,
+    },
     /// Print performance figures (not asserted anywhere).
     Bench {
         #[command(subcommand)]
@@ -129,6 +136,19 @@ enum BenchCommand {
         /// Timed runs.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bursts of concurrent /api/ask on loopback: answered vs refused, latency, memory.
+    Serve {
+        /// Questions sent at once per round (server.max_in_flight admits that many).
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+        /// Questions to cycle through (repeatable; default: three single-fact questions).
+        #[arg(long = "question")]
+        questions: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -266,6 +286,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 None => chat(&app, access, route, json, trace, cancel).await,
             }
         }
+        Command::Serve { ingest } => {
+            let app = std::sync::Arc::new(App::build(config).await?);
+            skiff::frontends::web::serve(app, ingest, cancel).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Eval {
             file,
             ids,
@@ -332,6 +357,34 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&figures)?);
             } else {
                 cli::print_ask_bench(&figures);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Serve {
+                    concurrency,
+                    rounds,
+                    mut questions,
+                    json,
+                },
+        } => {
+            if questions.is_empty() {
+                questions = [
+                    "How much does the Tern 4 weigh?",
+                    "Who runs the SRE team?",
+                    "When is the front desk staffed at the Austin office?",
+                ]
+                .map(String::from)
+                .to_vec();
+            }
+            let app = std::sync::Arc::new(App::build(config).await?);
+            let figures =
+                skiff::bench::serve_bench(app, &questions, concurrency, rounds, cancel).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&figures)?);
+            } else {
+                cli::print_serve_bench(&figures);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -128,13 +128,40 @@ pub trait Observer: Send + Sync {
     fn plan(&self, _plan: &Plan, _source: PlanSource) {}
     fn step_started(&self, _id: &str, _tool: &str) {}
     fn step_finished(&self, _report: &StepReport) {}
-    /// A piece of the answer as the synthesizer writes it (before citation checks).
+    /// A piece of the answer's draft as the synthesizer writes it, before the checks (quotes
+    /// verified, citations checked); `token` follows with the settled text.
+    fn draft(&self, _text: &str) {}
+    /// The answer text once the synthesizer's draft is settled (before citation checks).
     fn token(&self, _text: &str) {}
 }
 
 /// An observer that ignores everything.
 pub struct Silent;
 impl Observer for Silent {}
+
+/// What front ends need from the agent: one question in, one answer out. The web server holds
+/// it as `Arc<dyn Answerer>` so its router tests can use a scripted one.
+#[async_trait::async_trait]
+pub trait Answerer: Send + Sync {
+    async fn answer(
+        &self,
+        request: AskRequest,
+        observer: &dyn Observer,
+        cancel: CancellationToken,
+    ) -> Result<Answer, AgentError>;
+}
+
+#[async_trait::async_trait]
+impl Answerer for App {
+    async fn answer(
+        &self,
+        request: AskRequest,
+        observer: &dyn Observer,
+        cancel: CancellationToken,
+    ) -> Result<Answer, AgentError> {
+        ask(self, request, observer, cancel).await
+    }
+}
 
 /// Answers one question. Cancelling `cancel` (client gone, Ctrl-C) drops all work in flight,
 /// which stops model generation.
@@ -286,6 +313,7 @@ async fn ask_inner(
         let timeout = Duration::from_secs(cfg.synthesis_timeout_secs);
         let draft = draft_answer(
             model.as_ref(),
+            observer,
             messages,
             prepared.shown.len(),
             cfg.answer_max_tokens,
@@ -336,8 +364,55 @@ async fn role_model(app: &App, role: ModelRole) -> Result<Arc<dyn ChatModel>, Ag
 
 /// Asks the synthesizer for its structured draft; `Err(text)` when the output is not the
 /// requested JSON.
+/// The synthesizer's reply, streamed so the answer's draft reaches `observer` as it is written.
+async fn stream_draft(
+    model: &dyn ChatModel,
+    request: ChatRequest,
+    observer: &dyn Observer,
+) -> Result<crate::providers::llm::ChatResponse, crate::providers::llm::LlmError> {
+    use crate::providers::llm::{ChatDelta, ChatResponse, Finish, Timing, Usage};
+    use futures::StreamExt;
+    let started = Instant::now();
+    let mut stream = model.chat_stream(request).await?;
+    let mut text = String::new();
+    let mut field = synthesize::AnswerField::default();
+    let mut end: Option<(Usage, Timing, Finish)> = None;
+    while let Some(item) = stream.next().await {
+        match item? {
+            ChatDelta::Text(piece) => {
+                text.push_str(&piece);
+                if let Some(new) = field.feed(&text) {
+                    observer.draft(&new);
+                }
+            }
+            ChatDelta::Done {
+                usage,
+                timing,
+                finish,
+            } => end = Some((usage, timing, finish)),
+        }
+    }
+    let (usage, timing, finish) = end.unwrap_or((
+        Usage::default(),
+        Timing {
+            total: started.elapsed(),
+            ..Timing::default()
+        },
+        Finish::Other,
+    ));
+    Ok(ChatResponse {
+        text,
+        model: model.name().to_string(),
+        usage,
+        timing,
+        finish,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn draft_answer(
     model: &dyn ChatModel,
+    observer: &dyn Observer,
     messages: Vec<ChatMessage>,
     evidence: usize,
     max_tokens: u32,
@@ -349,7 +424,7 @@ async fn draft_answer(
         name: "answer".into(),
         schema: synthesize::draft_schema(evidence),
     });
-    let response = match tokio::time::timeout(timeout, model.chat(request)).await {
+    let response = match tokio::time::timeout(timeout, stream_draft(model, request, observer)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             return Err(AgentError::Model {

@@ -412,6 +412,25 @@ pub fn print_eval(s: &Summary, scores: &[Score]) {
     );
 }
 
+pub fn print_serve_bench(b: &crate::bench::ServeBench) {
+    println!(
+        "serve benchmark: {} rounds of {} concurrent /api/ask (server.max_in_flight {})",
+        b.rounds, b.concurrency, b.max_in_flight
+    );
+    println!(
+        "  requests           {} ({} answered, {} refused busy/rate-limited, {} failed)",
+        b.requests, b.answered, b.refused, b.failed
+    );
+    println!(
+        "  answered latency   p50 {:.1} s, p95 {:.1} s",
+        b.answered_p50_ms as f64 / 1000.0,
+        b.answered_p95_ms as f64 / 1000.0
+    );
+    println!("  throughput         {:.2} answers/min", b.requests_per_minute);
+    let rss: Vec<String> = b.rss_mib.iter().map(u64::to_string).collect();
+    println!("  RSS by round       {} MiB", rss.join(" -> "));
+}
+
 pub fn print_ask_bench(b: &AskBench) {
     println!(
         "ask benchmark: {:?} ({} runs, route {})",

@@ -11,3 +11,4 @@ mod ingest;
 mod models;
 mod remote;
 mod search;
+mod web;

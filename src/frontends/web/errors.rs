@@ -1,0 +1,143 @@
+//! One JSON error shape for every route, OpenAI's (`{"error": {"message", "type", "code"}}`), so
+//! both the page and OpenAI clients can read it. A user's mistake is a 4xx, never a 500.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::agent::AgentError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn unauthorized(message: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn busy(max: usize) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!("{max} answers are already in progress (server.max_in_flight); try again shortly"),
+        );
+        e.retry_after = Some(5);
+        e
+    }
+
+    pub fn shutting_down() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        )
+    }
+
+    pub fn rate_limited(wait: Duration) -> Self {
+        let secs = wait.as_secs().max(1);
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many questions (server.rate_per_minute); retry in {secs}s"),
+        );
+        e.retry_after = Some(secs);
+        e
+    }
+
+    pub fn timeout(secs: u64) -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!("no answer within {secs}s (server.request_timeout_secs)"),
+        )
+    }
+
+    pub fn from_agent(e: AgentError) -> Self {
+        match e {
+            AgentError::EmptyQuestion | AgentError::QuestionTooLong(_) => {
+                Self::bad_request(e.to_string())
+            }
+            AgentError::Cancelled => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cancelled",
+                "the answer was cancelled",
+            ),
+            AgentError::Model { .. } => {
+                tracing::warn!(error = %e, "model failed");
+                Self::new(StatusCode::BAD_GATEWAY, "model_error", e.to_string())
+            }
+            AgentError::Search(_) | AgentError::Prompt(_) => {
+                tracing::error!(error = %e, "answer failed");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            }
+        }
+    }
+
+    /// A malformed or oversized JSON body, said plainly (axum's text names the field and line).
+    pub fn from_json(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            _ => "invalid_request",
+        };
+        let status = if status.is_client_error() {
+            status
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        Self::new(status, code, rejection.body_text())
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "error": { "message": self.message, "type": self.kind(), "code": self.code } })
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.status.is_server_error() {
+            "server_error"
+        } else {
+            "invalid_request_error"
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,368 @@
+//! `skiff serve` end to end: the real binary on a loopback port (0 = any free one) answering
+//! with the real agent (embedding model and qdrant-edge store from disk, chat models on a
+//! llama.cpp server on loopback). OpenAI's client against /v1/chat/completions (plain and
+//! streamed), an SSE client reading /api/ask/stream to the end, the chat page in headless
+//! Chromium, a bounded burst of concurrent questions, and SIGTERM with an answer in flight.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::types::chat::{
+    ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
+    ChatCompletionRequestUserMessage, CreateChatCompletionRequestArgs,
+};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::remote::LlamaServer;
+
+const CHAT_MODEL: &str = "gguf/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
+const TOKEN: &str = "web-e2e-token";
+/// Direct questions from knowledge/questions.jsonl (q02, q12, q24) and the page that answers.
+const WEIGHT: (&str, &str) = ("How much does the Tern 4 weigh?", "products/tern-4.md");
+const DESK: (&str, &str) = (
+    "When is the front desk staffed at the Austin office?",
+    "offices/austin.md",
+);
+const SRE: (&str, &str) = ("Who runs the SRE team?", "company/org-chart.md");
+
+/// `skiff serve` child process; killed on drop if still running.
+struct Served {
+    child: Child,
+    base: String,
+}
+
+impl Served {
+    fn start(config: &Path, data: &Path, extra_env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_skiff"));
+        cmd.arg("--config")
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data)
+            .arg("serve")
+            .env("SKIFF_WEB_TOKEN", TOKEN)
+            .env("SKIFF__SERVER__LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .strip_prefix("listening on ")
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("serve did not start: {line:?}"))
+            .to_string();
+        assert!(line.contains("bearer token required"), "{line}");
+        Served { child, base }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config file: planner, extractor and synthesizer on the llama.cpp server (the remote
+/// path, priced per token); embedder and store as shipped.
+fn write_config(dir: &Path, server: &LlamaServer) -> PathBuf {
+    let models = config(Path::new("/tmp")).models.dir;
+    let text = format!(
+        "[models]\ndir = {models:?}\n\n\
+         [models.remote.llama]\nbase_url = {:?}\nmodel = \"qwen\"\ntimeout_secs = 600\n\
+         input_usd_per_mtok = 0.1\noutput_usd_per_mtok = 0.2\n\n\
+         [roles]\nplanner = \"llama\"\nextractor = \"llama\"\nsynthesizer = \"llama\"\n\n\
+         [server]\nmax_in_flight = 2\nrate_per_minute = 100\n",
+        server.base_url
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(900))
+        .build()
+        .unwrap()
+}
+
+async fn ask_json(base: &str, question: &str) -> (u16, Value) {
+    let response = http()
+        .post(format!("{base}/api/ask"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "question": question }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// (event, data) pairs of a finished SSE body.
+fn sse_events(body: &str) -> Vec<(String, String)> {
+    body.split("\n\n")
+        .filter_map(|frame| {
+            let mut name = "message".to_string();
+            let mut data = Vec::new();
+            for line in frame.lines() {
+                if let Some(n) = line.strip_prefix("event:") {
+                    name = n.trim().into();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push(d.trim_start().to_string());
+                }
+            }
+            (!data.is_empty()).then(|| (name, data.join("\n")))
+        })
+        .collect()
+}
+
+fn assert_cites(answer: &Value, page: &str) {
+    let text = serde_json::to_string_pretty(answer).unwrap();
+    assert_eq!(answer["answered"], true, "{text}");
+    assert!(
+        answer["citations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["source"] == page && !c["text"].as_str().unwrap().is_empty()),
+        "{page} not cited with its passage: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_answers_over_http_sse_openai_and_the_page() {
+    let data = knowledge_store().lock().await;
+    let llama = LlamaServer::start(CHAT_MODEL, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &llama);
+    let served = Served::start(&cfg, data.path(), &[]);
+    let base = served.base.clone();
+
+    // OpenAI's own client, plain: skiff is a "model" that answers with sources.
+    let openai = Client::with_config(
+        OpenAIConfig::new()
+            .with_api_base(format!("{base}/v1"))
+            .with_api_key(TOKEN),
+    );
+    let request = CreateChatCompletionRequestArgs::default()
+        .model("skiff")
+        .messages(vec![ChatCompletionRequestMessage::from(
+            ChatCompletionRequestUserMessage::from(WEIGHT.0),
+        )])
+        .build()
+        .unwrap();
+    let response = openai.chat().create(request).await.unwrap();
+    let content = response.choices[0].message.content.clone().unwrap();
+    assert!(content.contains("Sources:\n[1]"), "{content}");
+    assert!(content.contains(WEIGHT.1), "{content}");
+    assert!(response.usage.unwrap().prompt_tokens > 0);
+
+    // Streamed, with the conversation so far: chunks, then the end of the stream.
+    let request = CreateChatCompletionRequestArgs::default()
+        .model("skiff")
+        .messages(vec![
+            ChatCompletionRequestMessage::from(ChatCompletionRequestUserMessage::from(WEIGHT.0)),
+            ChatCompletionRequestMessage::from(ChatCompletionRequestAssistantMessage::from(
+                content.as_str(),
+            )),
+            ChatCompletionRequestMessage::from(ChatCompletionRequestUserMessage::from(SRE.0)),
+        ])
+        .stream(true)
+        .build()
+        .unwrap();
+    let mut stream = openai.chat().create_stream(request).await.unwrap();
+    let mut streamed = String::new();
+    let mut finished = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        for choice in chunk.choices {
+            if let Some(text) = choice.delta.content {
+                streamed.push_str(&text);
+            }
+            finished |= choice.finish_reason.is_some();
+        }
+    }
+    assert!(finished, "no finish_reason: {streamed}");
+    assert!(streamed.contains(SRE.1), "{streamed}");
+
+    // skiff's own SSE stream, read to the end.
+    let response = http()
+        .post(format!("{base}/api/ask/stream"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "question": DESK.0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let events = sse_events(&body);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    for (before, after) in [
+        ("route", "plan"),
+        ("plan", "step_started"),
+        ("step_started", "step_finished"),
+        ("step_finished", "token"),
+        ("token", "done"),
+    ] {
+        let b = names.iter().position(|n| *n == before);
+        let a = names.iter().position(|n| *n == after);
+        assert!(b.is_some() && a.is_some() && b < a, "{before} before {after}: {names:?}");
+    }
+    assert_eq!(names.last(), Some(&"done"), "{body}");
+    let done: Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
+    assert_cites(&done, DESK.1);
+
+    // The chat page in a real browser: token form, steps, answer, a citation's passage.
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-chat.png");
+    let node_modules = std::env::var("SKIFF_NODE_MODULES")
+        .unwrap_or_else(|_| "/var/tmp/skiff-peers/node/node_modules".into());
+    let out = Command::new("node")
+        .arg(repo().join("tests/browser/chat.mjs"))
+        .args(["--url", &format!("{base}/"), "--token", TOKEN])
+        .args(["--question", WEIGHT.0, "--screenshot"])
+        .arg(&shot)
+        .env("SKIFF_NODE_MODULES", node_modules)
+        .output()
+        .expect("node (scripts/fetch-browser.sh installs the browser bits)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert!(page["steps_ok"].as_u64().unwrap() >= 1, "{page}");
+    assert!(page["citations"].as_u64().unwrap() >= 1, "{page}");
+    assert!(!page["answer"].as_str().unwrap().is_empty(), "{page}");
+    assert!(!page["passage"].as_str().unwrap().is_empty(), "{page}");
+    assert!(page["ledger_rows"].as_u64().unwrap() >= 1, "{page}");
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+    eprintln!("screenshot of the chat page: {}", shot.display());
+
+    // A bounded burst: 4 questions at once with server.max_in_flight = 2. Each is answered or
+    // cleanly refused (503 busy); memory is printed (bench serve reports figures).
+    let rss_before = served.rss_kib();
+    let burst = [WEIGHT, SRE, DESK, WEIGHT].map(|(q, _)| {
+        let base = base.clone();
+        tokio::spawn(async move { ask_json(&base, q).await })
+    });
+    let mut answered = 0;
+    for handle in burst {
+        let (status, body) = handle.await.unwrap();
+        match status {
+            200 => answered += 1,
+            503 => assert_eq!(body["error"]["code"], "busy", "{body}"),
+            other => panic!("status {other}: {body}"),
+        }
+    }
+    assert!(answered >= 2, "{answered} answered");
+    eprintln!(
+        "burst: {answered}/4 answered; RSS {} -> {} MiB",
+        rss_before / 1024,
+        served.rss_kib() / 1024
+    );
+
+    // Metrics saw all of it, by role.
+    let metrics = http()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "skiff_http_requests_total{route=\"/v1/chat/completions\",method=\"POST\",status=\"200\"} 2",
+        "skiff_model_tokens_total{role=\"synthesizer\",direction=\"out\"}",
+        "skiff_asks_in_flight 0",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing:\n{metrics}");
+    }
+    drop(served);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_the_answer_in_flight_finish_and_refuses_new_ones() {
+    let data = knowledge_store().lock().await;
+    let llama = LlamaServer::start(CHAT_MODEL, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &llama);
+    let mut served = Served::start(
+        &cfg,
+        data.path(),
+        &[("SKIFF__SERVER__SHUTDOWN_GRACE_SECS", "300")],
+    );
+    let base = served.base.clone();
+    let in_flight = tokio::spawn({
+        let base = base.clone();
+        async move { ask_json(&base, SRE.0).await }
+    });
+    // Wait until the answer is being worked on.
+    let started = Instant::now();
+    loop {
+        let metrics = http()
+            .get(format!("{base}/metrics"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("skiff_asks_in_flight 1") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = served.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // New questions are refused: the listener is closed (or, on a kept-alive connection, 503).
+    match http()
+        .post(format!("{base}/api/ask"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "question": WEIGHT.0 }))
+        .send()
+        .await
+    {
+        Err(e) => assert!(e.is_connect(), "{e}"),
+        Ok(r) => assert_eq!(r.status(), 503),
+    }
+    let (status, answer) = in_flight.await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_cites(&answer, SRE.1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(code) = served.child.try_wait().unwrap() {
+            assert!(code.success(), "serve exited with {code}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
