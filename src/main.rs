@@ -520,7 +520,7 @@ async fn chat(
 fn spawn_signal_handler(cancel: CancellationToken) {
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!("stopping after the current batch (press Ctrl-C again to exit now)");
+        eprintln!("stopping: finishing the work in progress (press Ctrl-C again to exit now)");
         cancel.cancel();
         wait_for_signal().await;
         std::process::exit(130);

@@ -121,6 +121,28 @@ pub struct Answer {
     pub notes: Vec<String>,
 }
 
+/// Whether a question leans on the one before: short, and opening with a connective ("and
+/// the Tern 3?", "what about Oslo?") or pointing back with a pronoun ("is it waterproof?").
+pub fn is_follow_up(question: &str) -> bool {
+    const OPENERS: &[&str] = &["and", "also", "what about", "how about", "same for", "then"];
+    const POINTERS: &[&str] = &[
+        "it", "its", "it's", "they", "their", "them", "that", "those", "this", "these", "he",
+        "she", "his", "her", "one", "ones",
+    ];
+    let lower = question.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() || words.len() > 8 {
+        return false;
+    }
+    OPENERS
+        .iter()
+        .any(|o| lower.trim_start().starts_with(&format!("{o} ")))
+        || words.iter().any(|w| POINTERS.contains(w))
+}
+
 /// Hooks for front ends that show progress (CLI spinner lines, web SSE). All optional.
 pub trait Observer: Send + Sync {
     fn route(&self, _route: &Route) {}
@@ -199,11 +221,10 @@ async fn ask_inner(
     let history = synthesize::history_text(&request.history, cfg.history_turns);
     let route = router::route(&question, request.route.unwrap_or(cfg.route));
     observer.route(&route);
-    // A short follow-up ("and its price?") is searched together with the previous question.
+    // A short follow-up ("and its price?") is searched together with the previous question;
+    // a new question that stands on its own is not.
     let query = match request.history.last() {
-        Some(prev) if question.split_whitespace().count() <= 8 => {
-            format!("{} {question}", prev.question)
-        }
+        Some(prev) if is_follow_up(&question) => format!("{} {question}", prev.question),
         _ => question.clone(),
     };
 
@@ -424,7 +445,8 @@ async fn draft_answer(
         name: "answer".into(),
         schema: synthesize::draft_schema(evidence),
     });
-    let response = match tokio::time::timeout(timeout, stream_draft(model, request, observer)).await {
+    let response = match tokio::time::timeout(timeout, stream_draft(model, request, observer)).await
+    {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             return Err(AgentError::Model {
@@ -673,3 +695,28 @@ fn today() -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod follow_up_tests {
+    use super::is_follow_up;
+
+    #[test]
+    fn follow_ups_lean_on_the_previous_question_new_questions_do_not() {
+        for q in [
+            "And the Tern 3?",
+            "what about Oslo?",
+            "Is it waterproof?",
+            "How much is that one?",
+        ] {
+            assert!(is_follow_up(q), "{q}");
+        }
+        for q in [
+            "Who runs the SRE team?",
+            "How much does the Tern 4 weigh?",
+            "When is the front desk staffed at the Austin office?",
+            "",
+        ] {
+            assert!(!is_follow_up(q), "{q}");
+        }
+    }
+}

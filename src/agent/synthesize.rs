@@ -753,7 +753,8 @@ fn decode_partial_string(s: &str) -> (String, bool) {
                         for _ in 0..4 {
                             chars.next();
                         }
-                        if let Some(ch) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
+                        if let Some(ch) =
+                            u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
                         {
                             out.push(ch);
                         }
@@ -797,8 +798,14 @@ mod answer_field_tests {
         assert_eq!(field.feed(r#"{"quotes":[],"answ"#), None);
         assert_eq!(field.feed(r#"{"quotes":[],"answer""#), None);
         assert_eq!(field.feed(r#"{"quotes":[],"answer": "#), None);
-        assert_eq!(field.feed(r#"{"quotes":[],"answer": "A\"#).as_deref(), Some("A"));
+        assert_eq!(
+            field.feed(r#"{"quotes":[],"answer": "A\"#).as_deref(),
+            Some("A")
+        );
         assert_eq!(field.feed(r#"{"quotes":[],"answer": "A\u00"#), None);
-        assert_eq!(field.feed(r#"{"quotes":[],"answer": "A\u00e9"#).as_deref(), Some("é"));
+        assert_eq!(
+            field.feed(r#"{"quotes":[],"answer": "A\u00e9"#).as_deref(),
+            Some("é")
+        );
     }
 }

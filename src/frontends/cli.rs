@@ -426,7 +426,10 @@ pub fn print_serve_bench(b: &crate::bench::ServeBench) {
         b.answered_p50_ms as f64 / 1000.0,
         b.answered_p95_ms as f64 / 1000.0
     );
-    println!("  throughput         {:.2} answers/min", b.requests_per_minute);
+    println!(
+        "  throughput         {:.2} answers/min",
+        b.requests_per_minute
+    );
     let rss: Vec<String> = b.rss_mib.iter().map(u64::to_string).collect();
     println!("  RSS by round       {} MiB", rss.join(" -> "));
 }

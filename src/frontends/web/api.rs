@@ -105,9 +105,7 @@ pub async fn ask(
     let cancel = state.stop_answers.child_token();
     let _guard = cancel.clone().drop_guard();
     let request = state.request(question, history);
-    let answer = state
-        .answer(request, &crate::agent::Silent, cancel)
-        .await?;
+    let answer = state.answer(request, &crate::agent::Silent, cancel).await?;
     Ok(Json(answer))
 }
 
@@ -256,9 +254,10 @@ fn progress_event(p: Progress) -> Event {
                 steps: &plan.steps,
             },
         ),
-        Progress::StepStarted(id, tool) => {
-            event("step_started", &serde_json::json!({ "id": id, "tool": tool }))
-        }
+        Progress::StepStarted(id, tool) => event(
+            "step_started",
+            &serde_json::json!({ "id": id, "tool": tool }),
+        ),
         Progress::StepFinished(report) => event("step_finished", &report),
         Progress::Token(text) => event("token", &serde_json::json!({ "text": text })),
     }
@@ -270,22 +269,24 @@ fn stream_answer(
     history: Vec<Turn>,
 ) -> Result<Response, ApiError> {
     let (progress, done, guard) = spawn_answer(state, question, history)?;
-    let events = progress.map(progress_event).chain(futures::stream::once(async move {
-        let _guard = guard;
-        match done.await {
-            Ok(Outcome::Done(answer)) => event("done", &answer),
-            Ok(Outcome::Failed(e)) => event("error", &e.body()),
-            Err(_) => event(
-                "error",
-                &ApiError::new(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "the answer task ended without a result",
-                )
-                .body(),
-            ),
-        }
-    }));
+    let events = progress
+        .map(progress_event)
+        .chain(futures::stream::once(async move {
+            let _guard = guard;
+            match done.await {
+                Ok(Outcome::Done(answer)) => event("done", &answer),
+                Ok(Outcome::Failed(e)) => event("error", &e.body()),
+                Err(_) => event(
+                    "error",
+                    &ApiError::new(
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "the answer task ended without a result",
+                    )
+                    .body(),
+                ),
+            }
+        }));
     Ok(sse(events))
 }
 

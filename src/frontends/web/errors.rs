@@ -41,7 +41,9 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
-            format!("{max} answers are already in progress (server.max_in_flight); try again shortly"),
+            format!(
+                "{max} answers are already in progress (server.max_in_flight); try again shortly"
+            ),
         );
         e.retry_after = Some(5);
         e
@@ -133,10 +135,9 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

@@ -75,7 +75,10 @@ mod tests {
         assert!(r.check("a", t0).is_ok());
         let wait = r.check("a", t0).unwrap_err();
         assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30));
-        assert!(r.check("b", t0).is_ok(), "another client has its own bucket");
+        assert!(
+            r.check("b", t0).is_ok(),
+            "another client has its own bucket"
+        );
         assert!(r.check("a", t0 + Duration::from_secs(31)).is_ok());
         assert!(RateLimiter::new(0).check("a", t0).is_ok());
     }

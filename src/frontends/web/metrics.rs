@@ -142,7 +142,12 @@ impl Metrics {
             return out;
         };
         let o = &mut out;
-        family(o, "skiff_http_requests_total", "counter", "HTTP requests by route, method and status.");
+        family(
+            o,
+            "skiff_http_requests_total",
+            "counter",
+            "HTTP requests by route, method and status.",
+        );
         for ((route, method, status), n) in &m.requests {
             let _ = writeln!(
                 o,
@@ -150,7 +155,12 @@ impl Metrics {
                 escape(route)
             );
         }
-        family(o, "skiff_http_request_duration_seconds", "histogram", "Time to the response head by route.");
+        family(
+            o,
+            "skiff_http_request_duration_seconds",
+            "histogram",
+            "Time to the response head by route.",
+        );
         for (route, h) in &m.latency {
             let route = escape(route);
             for (le, n) in BUCKETS.iter().zip(&h.counts) {
@@ -167,13 +177,27 @@ impl Metrics {
                 h.count, h.sum, h.count
             );
         }
-        family(o, "skiff_asks_in_flight", "gauge", "Answers being worked on now.");
-        let _ = writeln!(o, "skiff_asks_in_flight {}", self.in_flight.load(Ordering::SeqCst));
+        family(
+            o,
+            "skiff_asks_in_flight",
+            "gauge",
+            "Answers being worked on now.",
+        );
+        let _ = writeln!(
+            o,
+            "skiff_asks_in_flight {}",
+            self.in_flight.load(Ordering::SeqCst)
+        );
         family(o, "skiff_answers_total", "counter", "Answers by outcome.");
         for (outcome, n) in &m.answers {
             let _ = writeln!(o, "skiff_answers_total{{outcome=\"{outcome}\"}} {n}");
         }
-        family(o, "skiff_model_tokens_total", "counter", "Model tokens by role and direction.");
+        family(
+            o,
+            "skiff_model_tokens_total",
+            "counter",
+            "Model tokens by role and direction.",
+        );
         for ((role, dir), n) in &m.tokens {
             let _ = writeln!(
                 o,
@@ -181,23 +205,56 @@ impl Metrics {
                 escape(role)
             );
         }
-        family(o, "skiff_model_seconds_total", "counter", "Model call time by role.");
+        family(
+            o,
+            "skiff_model_seconds_total",
+            "counter",
+            "Model call time by role.",
+        );
         for (role, s) in &m.model_seconds {
-            let _ = writeln!(o, "skiff_model_seconds_total{{role=\"{}\"}} {s}", escape(role));
+            let _ = writeln!(
+                o,
+                "skiff_model_seconds_total{{role=\"{}\"}} {s}",
+                escape(role)
+            );
         }
-        family(o, "skiff_model_cost_usd_total", "counter", "Estimated model cost in USD by role (see [costs]).");
+        family(
+            o,
+            "skiff_model_cost_usd_total",
+            "counter",
+            "Estimated model cost in USD by role (see [costs]).",
+        );
         for (role, usd) in &m.cost_usd {
-            let _ = writeln!(o, "skiff_model_cost_usd_total{{role=\"{}\"}} {usd}", escape(role));
+            let _ = writeln!(
+                o,
+                "skiff_model_cost_usd_total{{role=\"{}\"}} {usd}",
+                escape(role)
+            );
         }
-        family(o, "skiff_ingest_runs_total", "counter", "Background ingest runs by result.");
+        family(
+            o,
+            "skiff_ingest_runs_total",
+            "counter",
+            "Background ingest runs by result.",
+        );
         for (result, n) in &m.ingest_runs {
             let _ = writeln!(o, "skiff_ingest_runs_total{{result=\"{result}\"}} {n}");
         }
-        family(o, "skiff_ingest_files_total", "counter", "Files seen by background ingest, by change.");
+        family(
+            o,
+            "skiff_ingest_files_total",
+            "counter",
+            "Files seen by background ingest, by change.",
+        );
         for (change, n) in &m.ingest_files {
             let _ = writeln!(o, "skiff_ingest_files_total{{change=\"{change}\"}} {n}");
         }
-        family(o, "skiff_ingest_chunks_total", "counter", "Chunks written by background ingest.");
+        family(
+            o,
+            "skiff_ingest_chunks_total",
+            "counter",
+            "Chunks written by background ingest.",
+        );
         let _ = writeln!(o, "skiff_ingest_chunks_total {}", m.ingest_chunks);
         drop(m);
         out

@@ -155,7 +155,10 @@ impl WebState {
 pub fn router(state: Arc<WebState>) -> Router {
     let asks = Router::new()
         .route("/api/ask", post(api::ask))
-        .route("/api/ask/stream", get(api::ask_stream_get).post(api::ask_stream))
+        .route(
+            "/api/ask/stream",
+            get(api::ask_stream_get).post(api::ask_stream),
+        )
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),

@@ -159,7 +159,11 @@ async fn send(router: &Router, request: Request<Body>) -> (StatusCode, header::H
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, String::from_utf8_lossy(&bytes).into_owned())
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
 }
 
 fn error_code(body: &str) -> String {
@@ -190,15 +194,28 @@ async fn page_and_health_are_open_everything_else_needs_the_token() {
     let (_, _, r) = app(config());
     let (status, headers, body) = send(&r, Request::get("/").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(body.contains("app.js"), "{body}");
     for (path, kind) in [("/app.js", "text/javascript"), ("/style.css", "text/css")] {
         let (status, headers, _) = send(&r, Request::get(path).body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::OK, "{path}");
-        assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with(kind));
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
     }
     let (status, _, body) = send(&r, Request::get("/healthz").body(Body::empty()).unwrap()).await;
-    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"status":"ok"}"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, r#"{"status":"ok"}"#)
+    );
 
     for (method, path) in [
         ("POST", "/api/ask"),
@@ -259,23 +276,59 @@ async fn bad_input_is_a_clear_4xx() {
         ..config()
     });
     let long = "x".repeat(crate::agent::MAX_QUESTION_CHARS + 1);
-    let history: Vec<Value> = (0..51).map(|_| json!({"question": "q", "answer": "a"})).collect();
+    let history: Vec<Value> = (0..51)
+        .map(|_| json!({"question": "q", "answer": "a"}))
+        .collect();
     let cases = [
-        (post("/api/ask", json!({ "question": "  " })), 400, "invalid_request"),
-        (post("/api/ask", json!({ "question": long })), 400, "invalid_request"),
-        (post("/api/ask", json!({ "q": "typo" })), 422, "invalid_request"),
-        (post("/api/ask", json!({ "question": "x", "history": history })), 400, "invalid_request"),
-        (post("/api/ask", json!({ "question": "y".repeat(4000) })), 413, "body_too_large"),
-        (post("/api/ask/stream", json!({ "question": "" })), 400, "invalid_request"),
-        (get("/api/ask/stream"), 400, "invalid_request"),
-        (post("/v1/chat/completions", json!({ "messages": [] })), 400, "invalid_request"),
         (
-            post("/v1/chat/completions", json!({ "messages": [{ "role": "assistant", "content": "x" }] })),
+            post("/api/ask", json!({ "question": "  " })),
             400,
             "invalid_request",
         ),
         (
-            post("/v1/chat/completions", json!({ "model": "gpt-4", "messages": [{ "role": "user", "content": "x" }] })),
+            post("/api/ask", json!({ "question": long })),
+            400,
+            "invalid_request",
+        ),
+        (
+            post("/api/ask", json!({ "q": "typo" })),
+            422,
+            "invalid_request",
+        ),
+        (
+            post("/api/ask", json!({ "question": "x", "history": history })),
+            400,
+            "invalid_request",
+        ),
+        (
+            post("/api/ask", json!({ "question": "y".repeat(4000) })),
+            413,
+            "body_too_large",
+        ),
+        (
+            post("/api/ask/stream", json!({ "question": "" })),
+            400,
+            "invalid_request",
+        ),
+        (get("/api/ask/stream"), 400, "invalid_request"),
+        (
+            post("/v1/chat/completions", json!({ "messages": [] })),
+            400,
+            "invalid_request",
+        ),
+        (
+            post(
+                "/v1/chat/completions",
+                json!({ "messages": [{ "role": "assistant", "content": "x" }] }),
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            post(
+                "/v1/chat/completions",
+                json!({ "model": "gpt-4", "messages": [{ "role": "user", "content": "x" }] }),
+            ),
             404,
             "model_not_found",
         ),
@@ -302,21 +355,40 @@ async fn bad_input_is_a_clear_4xx() {
     let (status, _, body) = send(&r, no_type).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(error_code(&body), "unsupported_media_type");
-    assert_eq!(answerer.calls.load(Ordering::SeqCst), 0, "nothing reached the agent");
+    assert_eq!(
+        answerer.calls.load(Ordering::SeqCst),
+        0,
+        "nothing reached the agent"
+    );
 }
 
 #[tokio::test]
 async fn stream_sends_progress_then_the_answer() {
     let (_, _, r) = app(config());
-    let (status, headers, body) =
-        send(&r, post("/api/ask/stream", json!({ "question": "Tern 4 battery?" }))).await;
+    let (status, headers, body) = send(
+        &r,
+        post("/api/ask/stream", json!({ "question": "Tern 4 battery?" })),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let events = sse_events(&body);
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["route", "plan", "step_started", "step_finished", "token", "done"],
+        [
+            "route",
+            "plan",
+            "step_started",
+            "step_finished",
+            "token",
+            "done"
+        ],
         "{body}"
     );
     let plan: Value = serde_json::from_str(&events[1].1).unwrap();
@@ -346,7 +418,10 @@ async fn openai_routes_answer_with_sources() {
     ]);
     let (status, _, body) = send(
         &r,
-        post("/v1/chat/completions", json!({ "model": "skiff", "messages": messages, "temperature": 0.2 })),
+        post(
+            "/v1/chat/completions",
+            json!({ "model": "skiff", "messages": messages, "temperature": 0.2 }),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -354,12 +429,18 @@ async fn openai_routes_answer_with_sources() {
     assert_eq!(v["object"], "chat.completion");
     let content = v["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(content.contains("turns before: 1"), "{content}");
-    assert!(content.contains("Sources:\n[1] Tern 4 — Specs (products/tern-4.md)"), "{content}");
+    assert!(
+        content.contains("Sources:\n[1] Tern 4 — Specs (products/tern-4.md)"),
+        "{content}"
+    );
     assert_eq!(v["usage"]["total_tokens"], 120);
 
     let (status, _, body) = send(
         &r,
-        post("/v1/chat/completions", json!({ "messages": messages, "stream": true })),
+        post(
+            "/v1/chat/completions",
+            json!({ "messages": messages, "stream": true }),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -375,7 +456,10 @@ async fn openai_routes_answer_with_sources() {
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
         .collect();
     assert!(text.contains("[1] Tern 4"), "{text}");
-    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "stop"
+    );
 }
 
 #[tokio::test]
@@ -385,12 +469,21 @@ async fn rate_limit_is_per_token() {
         ..config()
     });
     for _ in 0..2 {
-        assert_eq!(send(&r, post("/api/ask", json!({ "question": "q" }))).await.0, StatusCode::OK);
+        assert_eq!(
+            send(&r, post("/api/ask", json!({ "question": "q" })))
+                .await
+                .0,
+            StatusCode::OK
+        );
     }
     let (status, headers, body) = send(&r, post("/api/ask", json!({ "question": "q" }))).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(error_code(&body), "rate_limited");
-    let wait: u64 = headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    let wait: u64 = headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&wait), "{wait}");
     // Reading the metrics is not a question.
     assert_eq!(send(&r, get("/metrics")).await.0, StatusCode::OK);
@@ -423,7 +516,10 @@ async fn too_many_answers_at_once_are_refused_and_slow_ones_time_out() {
     let (status, _, body) = first.await.unwrap();
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
     assert_eq!(error_code(&body), "timeout");
-    assert!(answerer.cancelled.load(Ordering::SeqCst), "the timed-out work was cancelled");
+    assert!(
+        answerer.cancelled.load(Ordering::SeqCst),
+        "the timed-out work was cancelled"
+    );
 }
 
 #[tokio::test]
@@ -452,7 +548,10 @@ async fn a_client_that_goes_away_cancels_its_answer() {
     assert!(answerer.cancelled.load(Ordering::SeqCst));
     // The slot is free again.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(state.in_flight.available_permits(), state.config.max_in_flight);
+    assert_eq!(
+        state.in_flight.available_permits(),
+        state.config.max_in_flight
+    );
 }
 
 #[tokio::test]
@@ -474,7 +573,12 @@ async fn metrics_count_requests_answers_and_tokens_by_role() {
     send(&r, post("/api/ask", json!({ "question": "" }))).await;
     let (status, headers, text) = send(&r, get("/metrics")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     for line in [
         r#"skiff_http_requests_total{route="/api/ask",method="POST",status="200"} 1"#,
         r#"skiff_http_requests_total{route="/api/ask",method="POST",status="400"} 1"#,
