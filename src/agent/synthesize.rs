@@ -290,10 +290,18 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
             )),
         }
     }
+    let answer = draft.answer.trim();
     if verified.is_empty() && !has_facts {
+        // Small models sometimes skip the quotes but state the right figures: an answer whose
+        // every number is stated by the evidence stands (check() attributes its sentences).
+        if numbers_all_stated(answer, shown) {
+            notes.push(
+                "no quote given; every number in the answer is stated by the evidence".into(),
+            );
+            return (answer.to_string(), notes);
+        }
         return (NOT_IN_WIKI.to_string(), notes);
     }
-    let answer = draft.answer.trim();
     let refuses = answer.is_empty()
         || split_sentences(answer)
             .iter()
@@ -315,6 +323,41 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
         return (format!("{body} {marks}."), notes);
     }
     (answer.to_string(), notes)
+}
+
+/// Whether `answer` (not a refusal) has numbers and each one is stated by some passage.
+fn numbers_all_stated(answer: &str, shown: &[Citation]) -> bool {
+    if answer.is_empty() || is_refusal(answer) {
+        return false;
+    }
+    let numbers: Vec<f64> = crate::tools::extract::numbers_in(answer)
+        .into_iter()
+        .filter(|x| x.abs() >= 1.0)
+        .collect();
+    let passages: Vec<Vec<f64>> = shown
+        .iter()
+        .map(|c| crate::tools::extract::numbers_in(&c.text))
+        .collect();
+    // Names with a number ("Tern 5") must be in the evidence too, so a figure of the Tern 4
+    // cannot answer for a Tern 5 the wiki never mentions.
+    let words: Vec<&str> = answer
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .collect();
+    let named = words.windows(2).all(|pair| {
+        let is_name = pair[0].chars().next().is_some_and(char::is_uppercase)
+            && !pair[1].is_empty()
+            && pair[1].chars().all(|c| c.is_ascii_digit());
+        !is_name
+            || shown
+                .iter()
+                .any(|c| c.text.contains(&format!("{} {}", pair[0], pair[1])))
+    });
+    named
+        && !numbers.is_empty()
+        && numbers
+            .iter()
+            .all(|x| passages.iter().flatten().any(|y| (x - y).abs() < 1e-9))
 }
 
 /// Earlier turns as the prompts show them.
@@ -644,6 +687,18 @@ mod tests {
             false,
         );
         assert_eq!(text, "The wiki says: \"UDP 51820\" [1].");
+        // No quotes, but every number of the answer is stated by the evidence: it stands.
+        let (text, notes) = settle(&draft(vec![], "Open UDP port 51820."), &ev, false);
+        assert_eq!(text, "Open UDP port 51820.");
+        assert_eq!(notes.len(), 1);
+        // No quotes and a number no passage states, or no number to check: not in the wiki.
+        let (text, _) = settle(&draft(vec![], "Open UDP port 51821."), &ev, false);
+        assert_eq!(text, NOT_IN_WIKI);
+        let (text, _) = settle(&draft(vec![], "Tether to your phone."), &ev, false);
+        assert_eq!(text, NOT_IN_WIKI);
+        // A stated figure given for a model the evidence does not name: not in the wiki.
+        let (text, _) = settle(&draft(vec![], "Tern 5 uses UDP 51820."), &ev, false);
+        assert_eq!(text, NOT_IN_WIKI);
         // Computed facts stand on their own.
         let (text, _) = settle(&draft(vec![], "It is 5 hours longer [1]."), &ev, true);
         assert_eq!(text, "It is 5 hours longer [1].");
