@@ -58,6 +58,8 @@ pub struct Config {
     pub agent: AgentConfig,
     pub costs: CostsConfig,
     pub server: ServerConfig,
+    pub telegram: TelegramConfig,
+    pub slack: SlackConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -381,6 +383,65 @@ impl Default for ServerConfig {
     }
 }
 
+/// `skiff telegram`: a long-polling Telegram bot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelegramConfig {
+    /// Environment variable holding the bot token from @BotFather.
+    pub token_env: String,
+    /// Bot API server (a self-hosted Bot API server, or a stub in tests).
+    pub api_url: String,
+    /// Telegram user ids allowed to ask (in any chat).
+    pub allow_users: Vec<i64>,
+    /// Chat ids (groups) whose members may ask there.
+    pub allow_chats: Vec<i64>,
+    /// Acl groups the bot's users may read besides public pages.
+    pub groups: Vec<String>,
+    /// Longest message sent; longer answers are split (Telegram's limit is 4096).
+    pub message_chars: usize,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        Self {
+            token_env: "SKIFF_TELEGRAM_TOKEN".into(),
+            api_url: "https://api.telegram.org".into(),
+            allow_users: Vec::new(),
+            allow_chats: Vec::new(),
+            groups: Vec::new(),
+            message_chars: 4096,
+        }
+    }
+}
+
+/// `skiff slack`: the Slack Events API endpoint and the Web API it answers through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackConfig {
+    /// Address and port of the Events API endpoint (`POST /slack/events`).
+    pub listen: String,
+    /// Environment variable holding the app's signing secret.
+    pub signing_secret_env: String,
+    /// Environment variable holding the bot token (xoxb-...).
+    pub bot_token_env: String,
+    /// Slack Web API base URL.
+    pub api_url: String,
+    /// Acl groups Slack users may read besides public pages.
+    pub groups: Vec<String>,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3000".into(),
+            signing_secret_env: "SKIFF_SLACK_SIGNING_SECRET".into(),
+            bot_token_env: "SKIFF_SLACK_BOT_TOKEN".into(),
+            api_url: "https://slack.com/api".into(),
+            groups: Vec::new(),
+        }
+    }
+}
+
 /// Prices for the ledger's cost estimate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -546,6 +607,28 @@ impl Config {
                 &sv.listen,
                 "must be an address and port such as 127.0.0.1:8080",
             ));
+        }
+        if self.slack.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad(
+                "slack.listen",
+                &self.slack.listen,
+                "must be an address and port such as 127.0.0.1:3000",
+            ));
+        }
+        if !(64..=4096).contains(&self.telegram.message_chars) {
+            return Err(bad(
+                "telegram.message_chars",
+                &self.telegram.message_chars,
+                "must be between 64 and 4096",
+            ));
+        }
+        for (key, url) in [
+            ("telegram.api_url", &self.telegram.api_url),
+            ("slack.api_url", &self.slack.api_url),
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(bad(key, url, "must be an http:// or https:// URL"));
+            }
         }
         if !(1024..=16 * 1024 * 1024).contains(&sv.max_body_bytes) {
             return Err(bad(

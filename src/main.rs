@@ -106,6 +106,10 @@ enum Command {
         #[arg(long = "ingest")]
         ingest: Vec<PathBuf>,
     },
+    /// Answer in Slack: the Events API endpoint on slack.listen, replies in threads ([slack]).
+    Slack,
+    /// Answer in Telegram: a long-polling bot for the allowlisted users and chats ([telegram]).
+    Telegram,
     /// Print performance figures (not asserted anywhere).
     Bench {
         #[command(subcommand)]
@@ -289,6 +293,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve { ingest } => {
             let app = std::sync::Arc::new(App::build(config).await?);
             skiff::frontends::web::serve(app, ingest, cancel).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Slack => {
+            let app = std::sync::Arc::new(App::build(config).await?);
+            skiff::frontends::web::preload_models(&app).await?;
+            let grace = std::time::Duration::from_secs(app.config.server.shutdown_grace_secs);
+            let slack = app.config.slack.clone();
+            skiff::frontends::slack::serve(app, &slack, grace, cancel).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Telegram => {
+            let app = std::sync::Arc::new(App::build(config).await?);
+            skiff::frontends::web::preload_models(&app).await?;
+            skiff::frontends::telegram::run(app, cancel).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval {

@@ -292,9 +292,10 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
     }
     let answer = draft.answer.trim();
     if verified.is_empty() && !has_facts {
-        // Small models sometimes skip the quotes but state the right figures: an answer whose
-        // every number is stated by the evidence stands (check() attributes its sentences).
-        if numbers_all_stated(answer, shown) {
+        // Small models sometimes skip the quotes but state the right figures: an answer that
+        // gave no quote at all and whose every figure is stated by the evidence stands
+        // (check() attributes its sentences). An invented quote is never forgiven.
+        if draft.quotes.is_empty() && figures_all_stated(answer, shown) {
             notes.push(
                 "no quote given; every number in the answer is stated by the evidence".into(),
             );
@@ -325,39 +326,48 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
     (answer.to_string(), notes)
 }
 
-/// Whether `answer` (not a refusal) has numbers and each one is stated by some passage.
-fn numbers_all_stated(answer: &str, shown: &[Citation]) -> bool {
+/// Whether `answer` (not a refusal) gives figures and each is stated by some passage. The
+/// number of a name ("Tern 3") is not a figure, and the name must be in the evidence: a figure
+/// of the Tern 4 cannot answer for a Tern 5 the wiki never mentions.
+fn figures_all_stated(answer: &str, shown: &[Citation]) -> bool {
     if answer.is_empty() || is_refusal(answer) {
         return false;
     }
-    let numbers: Vec<f64> = crate::tools::extract::numbers_in(answer)
-        .into_iter()
-        .filter(|x| x.abs() >= 1.0)
-        .collect();
-    let passages: Vec<Vec<f64>> = shown
-        .iter()
-        .map(|c| crate::tools::extract::numbers_in(&c.text))
-        .collect();
-    // Names with a number ("Tern 5") must be in the evidence too, so a figure of the Tern 4
-    // cannot answer for a Tern 5 the wiki never mentions.
     let words: Vec<&str> = answer
         .split_whitespace()
         .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
         .collect();
-    let named = words.windows(2).all(|pair| {
-        let is_name = pair[0].chars().next().is_some_and(char::is_uppercase)
+    let mut names: Vec<String> = Vec::new();
+    for pair in words.windows(2) {
+        if pair[0].chars().next().is_some_and(char::is_uppercase)
             && !pair[1].is_empty()
-            && pair[1].chars().all(|c| c.is_ascii_digit());
-        !is_name
-            || shown
-                .iter()
-                .any(|c| c.text.contains(&format!("{} {}", pair[0], pair[1])))
-    });
-    named
-        && !numbers.is_empty()
-        && numbers
+            && pair[1].chars().all(|c| c.is_ascii_digit())
+        {
+            names.push(format!("{} {}", pair[0], pair[1]));
+        }
+    }
+    if !names
+        .iter()
+        .all(|n| shown.iter().any(|c| c.text.contains(n.as_str())))
+    {
+        return false;
+    }
+    let mut rest = answer.to_string();
+    for n in &names {
+        rest = rest.replace(n.as_str(), " ");
+    }
+    let figures: Vec<f64> = crate::tools::extract::numbers_in(&rest)
+        .into_iter()
+        .filter(|x| x.abs() >= 1.0)
+        .collect();
+    let stated: Vec<Vec<f64>> = shown
+        .iter()
+        .map(|c| crate::tools::extract::numbers_in(&c.text))
+        .collect();
+    !figures.is_empty()
+        && figures
             .iter()
-            .all(|x| passages.iter().flatten().any(|y| (x - y).abs() < 1e-9))
+            .all(|x| stated.iter().flatten().any(|y| (x - y).abs() < 1e-9))
 }
 
 /// Earlier turns as the prompts show them.
@@ -698,6 +708,14 @@ mod tests {
         assert_eq!(text, NOT_IN_WIKI);
         // A stated figure given for a model the evidence does not name: not in the wiki.
         let (text, _) = settle(&draft(vec![], "Tern 5 uses UDP 51820."), &ev, false);
+        assert_eq!(text, NOT_IN_WIKI);
+        // The number of a name is not a figure.
+        ev[1].text = "Tern 3 is discontinued.".into();
+        let (text, _) = settle(
+            &draft(vec![], "The Tern 3 band is the top one."),
+            &ev,
+            false,
+        );
         assert_eq!(text, NOT_IN_WIKI);
         // Computed facts stand on their own.
         let (text, _) = settle(&draft(vec![], "It is 5 hours longer [1]."), &ev, true);

@@ -11,4 +11,6 @@ mod ingest;
 mod models;
 mod remote;
 mod search;
+mod slack;
+mod telegram;
 mod web;

@@ -87,7 +87,7 @@ impl Drop for Served {
 
 /// A config file: planner, extractor and synthesizer on the llama.cpp server (the remote
 /// path, priced per token); embedder and store as shipped.
-fn write_config(dir: &Path, server: &LlamaServer) -> PathBuf {
+pub fn write_config(dir: &Path, server: &LlamaServer) -> PathBuf {
     let models = config(Path::new("/tmp")).models.dir;
     let text = format!(
         "[models]\ndir = {models:?}\n\n\

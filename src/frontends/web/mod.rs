@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::{AgentError, Answer, Answerer, AskRequest, Turn};
 use crate::app::App;
 use crate::config::{ModelRole, ServerConfig};
+use crate::frontends::slack::SlackState;
 use crate::ingest::indexer::NoProgress;
 use crate::providers::store::Access;
 pub use errors::ApiError;
@@ -56,6 +57,8 @@ pub enum WebError {
     OpenToNetwork(String, String),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Slack(#[from] crate::frontends::slack::SlackError),
     #[error("loading the {role} model: {message}")]
     Model { role: &'static str, message: String },
 }
@@ -244,7 +247,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Compares in time independent of where the strings differ.
-fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -312,6 +315,41 @@ pub async fn serve(
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an address:port"),
     })?;
     let token = token_for(&config, addr)?;
+    preload_models(&app).await?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| WebError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    let answerer: Arc<dyn Answerer> = Arc::clone(&app) as Arc<dyn Answerer>;
+    // Slack's Events API rides along when its signing secret is set (its own signature check).
+    let slack_secret = std::env::var(&app.config.slack.signing_secret_env).unwrap_or_default();
+    let slack = if slack_secret.trim().is_empty() {
+        None
+    } else {
+        eprintln!("skiff serve: Slack events at POST /slack/events");
+        Some(Arc::new(SlackState::from_env(
+            Arc::clone(&answerer),
+            &app.config.slack,
+            shutdown.child_token(),
+        )?))
+    };
+    let state = Arc::new(WebState::new(answerer, config, token));
+    if !ingest.is_empty() {
+        tokio::spawn(ingest_in_background(
+            Arc::clone(&app),
+            Arc::clone(&state),
+            ingest,
+            shutdown.clone(),
+        ));
+    }
+    run(listener, state, slack, shutdown).await
+}
+
+/// Loads every role's model now, so a broken model fails at start and the first question is
+/// not slow (a model shared by roles is loaded once).
+pub async fn preload_models(app: &App) -> Result<(), WebError> {
     for role in [
         ModelRole::Planner,
         ModelRole::Extractor,
@@ -322,29 +360,14 @@ pub async fn serve(
             message: e.to_string(),
         })?;
     }
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| WebError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
-    let answerer: Arc<dyn Answerer> = Arc::clone(&app) as Arc<dyn Answerer>;
-    let state = Arc::new(WebState::new(answerer, config, token));
-    if !ingest.is_empty() {
-        tokio::spawn(ingest_in_background(
-            Arc::clone(&app),
-            Arc::clone(&state),
-            ingest,
-            shutdown.clone(),
-        ));
-    }
-    run(listener, state, shutdown).await
+    Ok(())
 }
 
 /// Serves `state` on `listener` until `shutdown`, then drains (see [`serve`]).
 pub async fn run(
     listener: TcpListener,
     state: Arc<WebState>,
+    slack: Option<Arc<SlackState>>,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
     let local = listener.local_addr()?;
@@ -359,7 +382,11 @@ pub async fn run(
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
     let draining = Arc::clone(&state);
     let signal = shutdown.clone();
-    let service = router(Arc::clone(&state)).into_make_service_with_connect_info::<SocketAddr>();
+    let mut app = router(Arc::clone(&state));
+    if let Some(slack) = &slack {
+        app = app.merge(crate::frontends::slack::router(Arc::clone(slack)));
+    }
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         signal.cancelled().await;
         draining.start_draining();
@@ -378,6 +405,9 @@ pub async fn run(
         state.stop_answers.cancel();
         // Cancelled answers end at once; connections still open after that are dropped.
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut server).await;
+    }
+    if let Some(slack) = &slack {
+        slack.tasks.wait(grace).await;
     }
     eprintln!("skiff serve: stopped");
     Ok(())
