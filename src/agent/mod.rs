@@ -383,8 +383,6 @@ async fn role_model(app: &App, role: ModelRole) -> Result<Arc<dyn ChatModel>, Ag
     })
 }
 
-/// Asks the synthesizer for its structured draft; `Err(text)` when the output is not the
-/// requested JSON.
 /// The synthesizer's reply, streamed so the answer's draft reaches `observer` as it is written.
 async fn stream_draft(
     model: &dyn ChatModel,
@@ -430,6 +428,8 @@ async fn stream_draft(
     })
 }
 
+/// Asks the synthesizer for its structured draft; `Err(text)` when the output is not the
+/// requested JSON.
 #[allow(clippy::too_many_arguments)]
 async fn draft_answer(
     model: &dyn ChatModel,

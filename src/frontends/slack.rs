@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::memory::Conversations;
 use super::tasks::Tasks;
 use super::web::ApiError;
+use crate::agent::executor::clip;
 use crate::agent::{Answer, Answerer, AskRequest, Silent};
 use crate::config::SlackConfig;
 use crate::providers::store::Access;
@@ -363,15 +364,6 @@ pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max).collect();
-    out.push('…');
-    out
 }
 
 /// The reply: the answer as mrkdwn, then a sources block, in the question's thread.

@@ -7,42 +7,10 @@ use crate::agent::synthesize::Citation;
 /// Telegram's limit for one message's text.
 pub const LIMIT: usize = 4096;
 
-/// Escapes every character MarkdownV2 reserves.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if matches!(
-            c,
-            '_' | '*'
-                | '['
-                | ']'
-                | '('
-                | ')'
-                | '~'
-                | '`'
-                | '>'
-                | '#'
-                | '+'
-                | '-'
-                | '='
-                | '|'
-                | '{'
-                | '}'
-                | '.'
-                | '!'
-                | '\\'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Inside `code`, only ` and \ are special.
-fn escape_code(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('`', "\\`")
-}
+/// MarkdownV2 escaping is teloxide's: every reserved character, and in code spans the backtick
+/// and the backslash.
+pub use teloxide::utils::markdown::escape;
+use teloxide::utils::markdown::escape_code;
 
 fn source_line(c: &Citation) -> String {
     let heading = if c.heading.is_empty() {
