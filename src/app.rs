@@ -15,6 +15,7 @@ use crate::providers::embed::fastembed::FastEmbedder;
 use crate::providers::embed::{EmbedError, Embedder};
 use crate::providers::llm::{self, ChatModel, LlmError};
 use crate::providers::store::edge::EdgeStore;
+use crate::providers::store::qdrant::QdrantStore;
 use crate::providers::store::{StoreError, VectorStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -144,5 +145,22 @@ pub async fn open_store(
                 .map_err(|e| StoreError::op("open", e))??;
             Ok(Arc::new(store))
         }
+        StoreBackend::Qdrant => {
+            let q = &config.store.qdrant;
+            let collection = q.collection.as_deref().unwrap_or(&config.store.collection);
+            let store = QdrantStore::open(q, collection, dim).await?;
+            Ok(Arc::new(store))
+        }
     }
+}
+
+/// Opens the store of `backend` with the rest of `config` (`store migrate` opens both).
+pub async fn open_backend(
+    config: &Config,
+    backend: StoreBackend,
+    dim: Option<usize>,
+) -> Result<Arc<dyn VectorStore>, StoreError> {
+    let mut config = config.clone();
+    config.store.backend = backend;
+    open_store(&config, dim).await
 }

@@ -67,6 +67,17 @@ pub struct Config {
 pub enum StoreBackend {
     /// Embedded qdrant-edge shard on disk under `data_dir`: no server needed.
     Edge,
+    /// A Qdrant server or cluster over gRPC (`[store.qdrant]`).
+    Qdrant,
+}
+
+impl StoreBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreBackend::Edge => "edge",
+            StoreBackend::Qdrant => "qdrant",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,7 +87,10 @@ pub struct StoreConfig {
     /// Where the embedded store and caches live. Relative paths resolve against the directory
     /// of the config file that set them (or the working directory for `--data-dir`).
     pub data_dir: PathBuf,
+    /// Collection name (the folder name of the embedded store).
     pub collection: String,
+    /// The Qdrant server/cluster, used when `backend = "qdrant"` (and by `store migrate`).
+    pub qdrant: QdrantConfig,
 }
 
 impl Default for StoreConfig {
@@ -85,6 +99,43 @@ impl Default for StoreConfig {
             backend: StoreBackend::Edge,
             data_dir: PathBuf::from("data"),
             collection: "wiki".into(),
+            qdrant: QdrantConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QdrantConfig {
+    /// gRPC URL of the server (port 6334 by default; https:// for TLS).
+    pub url: String,
+    /// Collection on the server (default: store.collection).
+    pub collection: Option<String>,
+    /// Name of the environment variable holding the API key (unset or empty = no auth).
+    pub api_key_env: String,
+    /// Shards of a new collection (a cluster spreads them over its nodes).
+    pub shards: u32,
+    /// Copies of every shard in a cluster (1 = no replication).
+    pub replication_factor: u32,
+    /// Replicas that must acknowledge a write (at most `replication_factor`).
+    pub write_consistency_factor: u32,
+    /// Seconds one request may take.
+    pub timeout_secs: u64,
+    /// Seconds to wait for the connection.
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for QdrantConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://localhost:6334".into(),
+            collection: None,
+            api_key_env: "SKIFF_QDRANT_API_KEY".into(),
+            shards: 1,
+            replication_factor: 1,
+            write_consistency_factor: 1,
+            timeout_secs: 30,
+            connect_timeout_secs: 5,
         }
     }
 }
@@ -765,6 +816,36 @@ impl Config {
                 "store.collection",
                 &format!("{:?}", self.store.collection),
                 "use letters, digits, '-' and '_' only",
+            ));
+        }
+        let q = &self.store.qdrant;
+        if !(q.url.starts_with("http://") || q.url.starts_with("https://")) {
+            return Err(bad(
+                "store.qdrant.url",
+                &q.url,
+                "use the gRPC URL with its scheme, e.g. http://qdrant.internal:6334",
+            ));
+        }
+        if q.shards == 0
+            || q.replication_factor == 0
+            || q.write_consistency_factor == 0
+            || q.write_consistency_factor > q.replication_factor
+        {
+            return Err(bad(
+                "store.qdrant",
+                &format!(
+                    "shards = {}, replication_factor = {}, write_consistency_factor = {}",
+                    q.shards, q.replication_factor, q.write_consistency_factor
+                ),
+                "needs shards >= 1, replication_factor >= 1 and \
+                 1 <= write_consistency_factor <= replication_factor",
+            ));
+        }
+        if q.timeout_secs == 0 || q.connect_timeout_secs == 0 {
+            return Err(bad(
+                "store.qdrant.timeout_secs",
+                &0,
+                "timeouts must be at least 1 second",
             ));
         }
         Ok(())

@@ -10,11 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use skiff::agent::{self, AskRequest, Turn};
 use skiff::app::{self, App};
-use skiff::config::{Config, RouteMode};
+use skiff::config::{Config, RouteMode, StoreBackend};
 use skiff::frontends::cli;
 use skiff::ingest::indexer::IngestReport;
+use skiff::ingest::indexer::Progress;
 use skiff::ingest::sync;
-use skiff::providers::store::Access;
+use skiff::providers::store::{Access, StoreError, migrate};
 
 #[derive(Parser)]
 #[command(
@@ -110,11 +111,46 @@ enum Command {
     Slack,
     /// Answer in Telegram: a long-polling bot for the allowlisted users and chats ([telegram]).
     Telegram,
+    /// Vector store maintenance: copy between the embedded store and a Qdrant server.
+    Store {
+        #[command(subcommand)]
+        what: StoreCommand,
+    },
     /// Print performance figures (not asserted anywhere).
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy every point (payload, vectors, sync state) from the other backend into this one,
+    /// without re-embedding. Safe to re-run: points are overwritten, never duplicated.
+    Migrate {
+        /// Target backend: `qdrant` copies the embedded store (store.data_dir) into
+        /// [store.qdrant]; `edge` copies the server collection into the embedded store.
+        #[arg(long, value_parser = parse_backend)]
+        to: StoreBackend,
+        /// Points per page read and written.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which store is configured, where it is, and how many chunks it holds.
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_backend(s: &str) -> Result<StoreBackend, String> {
+    match s {
+        "edge" => Ok(StoreBackend::Edge),
+        "qdrant" => Ok(StoreBackend::Qdrant),
+        _ => Err(format!("unknown backend {s:?}: use edge or qdrant")),
+    }
 }
 
 #[derive(Subcommand)]
@@ -289,6 +325,41 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 None => chat(&app, access, route, json, trace, cancel).await,
             }
+        }
+        Command::Store {
+            what: StoreCommand::Migrate { to, batch, json },
+        } => store_migrate(config, to, batch, json, cancel).await,
+        Command::Store {
+            what: StoreCommand::Info { json },
+        } => {
+            let store = app::open_store(&config, None).await?;
+            let count = store.count().await?;
+            let location = match config.store.backend {
+                StoreBackend::Edge => app::store_path(&config).display().to_string(),
+                StoreBackend::Qdrant => format!(
+                    "{} (collection {})",
+                    config.store.qdrant.url,
+                    config
+                        .store
+                        .qdrant
+                        .collection
+                        .as_deref()
+                        .unwrap_or(&config.store.collection)
+                ),
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "backend": config.store.backend.as_str(),
+                        "location": location,
+                        "chunks": count,
+                    })
+                );
+            } else {
+                println!("{} at {location}: {count} chunks", store.name());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve { ingest } => {
             let app = std::sync::Arc::new(App::build(config).await?);
@@ -567,6 +638,65 @@ async fn wait_for_signal() {
     }
 }
 
+async fn store_migrate(
+    config: Config,
+    to: StoreBackend,
+    batch: usize,
+    json: bool,
+    cancel: CancellationToken,
+) -> Result<ExitCode> {
+    let from = match to {
+        StoreBackend::Qdrant => StoreBackend::Edge,
+        StoreBackend::Edge => StoreBackend::Qdrant,
+    };
+    let source = app::open_backend(&config, from, None)
+        .await
+        .with_context(|| format!("opening the source store ({})", from.as_str()))?;
+    let first = source.export(None, 1).await?;
+    let Some(dim) = first.points.first().map(|p| p.vector.len()) else {
+        anyhow::bail!(
+            "the source store ({}) holds no chunks: nothing to migrate",
+            from.as_str()
+        );
+    };
+    let target = app::open_backend(&config, to, Some(dim))
+        .await
+        .with_context(|| format!("opening the target store ({})", to.as_str()))?;
+    let total = source.count().await?;
+    let progress = cli::TerminalProgress::new("migrate");
+    progress.start(total);
+    let mut done = 0;
+    let copy = migrate(source.as_ref(), target.as_ref(), batch, |n| {
+        progress.advance(n - done);
+        done = n;
+    });
+    let report = tokio::select! {
+        r = copy => r?,
+        _ = cancel.cancelled() => {
+            progress.finish();
+            eprintln!(
+                "migration interrupted; run it again to finish (points are overwritten, not \
+                 duplicated)"
+            );
+            return Ok(ExitCode::from(130));
+        }
+    };
+    progress.finish();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "copied {} chunks from {} to {} in {} pages; the target now holds {}",
+            report.points,
+            source.name(),
+            target.name(),
+            report.pages,
+            report.target_count
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn ingest(
     config: Config,
     paths: Vec<PathBuf>,
@@ -579,10 +709,10 @@ async fn ingest(
         .map(|p| sync::canonical_root(p))
         .collect::<Result<Vec<_>, _>>()?;
     if dry_run {
-        let store = if app::store_path(&config).exists() {
-            Some(app::open_store(&config, None).await?)
-        } else {
-            None
+        let store = match app::open_store(&config, None).await {
+            Ok(store) => Some(store),
+            Err(StoreError::Empty { .. }) => None,
+            Err(e) => return Err(e.into()),
         };
         for root in &roots {
             let existing = match &store {

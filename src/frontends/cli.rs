@@ -18,6 +18,7 @@ use crate::search::Hit;
 
 /// A bar with ETA on a terminal; a line every few seconds otherwise (CI logs, pipes).
 pub struct TerminalProgress {
+    label: String,
     bar: Option<ProgressBar>,
     plain: Mutex<PlainState>,
 }
@@ -44,6 +45,7 @@ impl TerminalProgress {
         });
         let now = Instant::now();
         Self {
+            label: label.to_string(),
             bar,
             plain: Mutex::new(PlainState {
                 total: 0,
@@ -64,7 +66,7 @@ impl Progress for TerminalProgress {
             s.total = total;
             s.started = Instant::now();
             if total > 0 {
-                eprintln!("embedding {total} chunks");
+                eprintln!("{}: {total} chunks", self.label);
             }
         }
     }

@@ -12,5 +12,6 @@ mod models;
 mod remote;
 mod search;
 mod slack;
+mod store;
 mod telegram;
 mod web;

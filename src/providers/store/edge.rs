@@ -14,13 +14,14 @@ use qdrant_edge::{
     EdgeVectorParams, FieldCondition, FieldIndexOperations, Filter, Fusion, JsonPath, Match,
     Modifier, NamedQuery, PayloadFieldSchema, PayloadSchemaType, PointId, PointInsertOperations,
     PointOperations, PointStruct, PrefetchBuilder, QueryEnum, QueryRequestBuilder, ScoringQuery,
-    ScrollRequestBuilder, UpdateOperation, Vector, VectorInternal, Vectors, WithPayloadInterface,
+    ScrollRequestBuilder, UpdateOperation, Vector, VectorInternal, VectorStructInternal, Vectors,
+    WithPayloadInterface, WithVector,
 };
 use uuid::Uuid;
 
 use super::{
-    Access, ChunkPayload, ChunkPoint, PUBLIC, SearchHit, SearchQuery, SourceState, StoreError,
-    VectorStore,
+    Access, ChunkPayload, ChunkPoint, ExportPage, PUBLIC, SearchHit, SearchQuery, SourceState,
+    StoreError, VectorStore,
 };
 
 const DENSE: &str = "dense";
@@ -70,10 +71,9 @@ impl EdgeStore {
                 }
             })?,
             (false, None) => {
-                return Err(open_err(
-                    path,
-                    "no store here yet; run `skiff ingest` first",
-                ));
+                return Err(StoreError::Empty {
+                    path: path.display().to_string(),
+                });
             }
             (false, Some(dim)) => Self::create(path, dim)?,
         };
@@ -87,11 +87,7 @@ impl EdgeStore {
                 });
             }
         }
-        let bm25 = EdgeBm25::new(EdgeBm25Config {
-            avg_len: NotNan::new(AVG_CHUNK_WORDS).map_err(|e| open_err(path, e))?,
-            ..EdgeBm25Config::default()
-        })
-        .map_err(|e| open_err(path, e))?;
+        let bm25 = keyword_encoder().map_err(|e| open_err(path, e))?;
         Ok(Self {
             shard: Arc::new(shard),
             bm25: Arc::new(bm25),
@@ -145,6 +141,34 @@ impl EdgeStore {
             .await
             .map_err(|e| StoreError::op(op, e))?
     }
+}
+
+/// The BM25 encoder both adapters use for the keyword vectors (the Qdrant server adapter too,
+/// so that a migrated store scores keywords exactly like the embedded one).
+pub(super) fn keyword_encoder() -> Result<EdgeBm25, String> {
+    EdgeBm25::new(EdgeBm25Config {
+        avg_len: NotNan::new(AVG_CHUNK_WORDS).map_err(|e| e.to_string())?,
+        ..EdgeBm25Config::default()
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// A keyword vector as (indices, values).
+pub(super) fn keyword_vector(bm25: &EdgeBm25, text: &str, query: bool) -> (Vec<u32>, Vec<f32>) {
+    let v = if query {
+        bm25.embed_query(text)
+    } else {
+        bm25.embed_document(text)
+    };
+    (v.indices, v.values)
+}
+
+fn payload_of(
+    id: Uuid,
+    map: serde_json::Map<String, serde_json::Value>,
+) -> Result<ChunkPayload, StoreError> {
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| StoreError::Payload(format!("point {id}: {e}")))
 }
 
 fn match_keyword(field: &str, value: &str) -> Result<Condition, StoreError> {
@@ -312,10 +336,7 @@ impl VectorStore for EdgeStore {
                 .into_iter()
                 .map(|p| {
                     let id = uuid_of(&p.id)?;
-                    let payload = p.payload.map(|p| p.0).unwrap_or_default();
-                    let payload: ChunkPayload =
-                        serde_json::from_value(serde_json::Value::Object(payload))
-                            .map_err(|e| StoreError::Payload(format!("point {id}: {e}")))?;
+                    let payload = payload_of(id, p.payload.map(|p| p.0).unwrap_or_default())?;
                     Ok(SearchHit {
                         id,
                         score: p.score,
@@ -347,6 +368,45 @@ impl VectorStore for EdgeStore {
                 .map(|_| ())
                 .map_err(|e| StoreError::op("optimize", e))?;
             shard.flush().map_err(|e| StoreError::op("flush", e))
+        })
+        .await
+    }
+
+    async fn export(&self, from: Option<Uuid>, limit: usize) -> Result<ExportPage, StoreError> {
+        self.blocking("export", move |shard, _| {
+            let mut req = ScrollRequestBuilder::new()
+                .limit(limit.max(1))
+                .with_payload(WithPayloadInterface::Bool(true))
+                .with_vector(WithVector::Selector(vec![DENSE.to_string()]));
+            if let Some(from) = from {
+                req = req.offset(PointId::Uuid(from));
+            }
+            let (records, next) = shard
+                .scroll(req.build())
+                .map_err(|e| StoreError::op("export", e))?;
+            let mut points = Vec::with_capacity(records.len());
+            for r in records {
+                let id = uuid_of(&r.id)?;
+                let vector = match r.vector {
+                    Some(VectorStructInternal::Named(mut named)) => match named.remove(DENSE) {
+                        Some(VectorInternal::Dense(v)) => v,
+                        _ => {
+                            return Err(StoreError::Payload(format!("point {id}: no dense vector")));
+                        }
+                    },
+                    Some(VectorStructInternal::Single(v)) => v,
+                    _ => return Err(StoreError::Payload(format!("point {id}: no dense vector"))),
+                };
+                let payload = payload_of(id, r.payload.map(|p| p.0).unwrap_or_default())?;
+                points.push(ChunkPoint {
+                    id,
+                    vector,
+                    keyword_text: payload.keyword_text(),
+                    payload,
+                });
+            }
+            let next = next.as_ref().map(uuid_of).transpose()?;
+            Ok(ExportPage { points, next })
         })
         .await
     }

@@ -1,7 +1,9 @@
 //! The vector-store port: chunks with dense vectors and a keyword (BM25) index, hybrid search
-//! with an access filter applied inside the store. Adapters: [`edge`] (embedded qdrant-edge).
+//! with an access filter applied inside the store. Adapters: [`edge`] (embedded qdrant-edge) and
+//! [`qdrant`] (a Qdrant server or cluster over gRPC). [`migrate`] copies one into the other.
 
 pub mod edge;
+pub mod qdrant;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +17,8 @@ pub const PUBLIC: &str = "*";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
+    #[error("no vector store at {path} yet: run `skiff ingest` (or `skiff store migrate`) first")]
+    Empty { path: String },
     #[error("cannot open the vector store at {path}: {message}")]
     Open { path: String, message: String },
     #[error(
@@ -61,6 +65,14 @@ pub struct ChunkPayload {
     pub acl: Vec<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+}
+
+impl ChunkPayload {
+    /// What the keyword (BM25) index reads: the heading path, then the passage. The same text
+    /// is embedded, so a migrated store can rebuild its keyword vectors from the payload alone.
+    pub fn keyword_text(&self) -> String {
+        format!("{}\n{}", self.heading, self.text)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +138,14 @@ pub struct SearchHit {
     pub payload: ChunkPayload,
 }
 
+/// One page of [`VectorStore::export`]: points with their dense vectors, in id order.
+#[derive(Debug, Clone, Default)]
+pub struct ExportPage {
+    pub points: Vec<ChunkPoint>,
+    /// Where the next page starts; `None` after the last one.
+    pub next: Option<Uuid>,
+}
+
 #[async_trait]
 pub trait VectorStore: Send + Sync {
     fn name(&self) -> &str;
@@ -139,6 +159,49 @@ pub trait VectorStore: Send + Sync {
     async fn count(&self) -> Result<u64, StoreError>;
     /// Index and compact after bulk writes (HNSW build, segment merge). Safe to skip.
     async fn optimize(&self) -> Result<(), StoreError>;
+    /// Every point with its payload and dense vector, `limit` at a time, starting at `from`
+    /// (a previous page's `next`). Lets a store be copied without re-embedding.
+    async fn export(&self, from: Option<Uuid>, limit: usize) -> Result<ExportPage, StoreError>;
+}
+
+/// What [`migrate`] copied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MigrateReport {
+    pub points: u64,
+    pub pages: u64,
+    /// Points the target holds afterwards (it may have held others before).
+    pub target_count: u64,
+}
+
+/// Copies every point (payload, dense vector; keyword vectors are rebuilt from the payload) of
+/// `from` into `to`. Ids are kept, so running it again overwrites instead of duplicating, and
+/// the sync state (which lives in the payloads) comes along: `ingest` against the target sees
+/// the files as already stored. `progress` gets the running count after each page.
+pub async fn migrate(
+    from: &dyn VectorStore,
+    to: &dyn VectorStore,
+    page_size: usize,
+    mut progress: impl FnMut(u64),
+) -> Result<MigrateReport, StoreError> {
+    let mut report = MigrateReport::default();
+    let mut cursor = None;
+    loop {
+        let page = from.export(cursor, page_size.max(1)).await?;
+        let n = page.points.len() as u64;
+        if n > 0 {
+            to.upsert(page.points).await?;
+            report.points += n;
+            report.pages += 1;
+            progress(report.points);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    to.optimize().await?;
+    report.target_count = to.count().await?;
+    Ok(report)
 }
 
 /// Deterministic point id of a chunk: the same file and position always map to the same id,
