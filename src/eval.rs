@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::Answer;
+use crate::agent::executor::StepOutput;
 use crate::agent::router::RouteKind;
 use crate::bench::percentile;
 
@@ -74,51 +75,197 @@ pub struct Score {
     pub missing: Vec<String>,
     /// Share of the expected source pages the answer cites.
     pub source_recall: f64,
+    /// Share of the expected source pages among the passages retrieved by search steps.
+    pub retrieval_recall: f64,
+    /// Share of the citations whose passage states one of the expected facts (None without
+    /// citations or expected facts).
+    pub citation_precision: Option<f64>,
     pub route: RouteKind,
     pub latency_ms: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
     pub cost_usd: f64,
 }
 
+/// Relative tolerance for numbers: 1149.0 matches an expected "$1,149", 19 matches "19 h".
+const NUMERIC_TOLERANCE: f64 = 0.005;
+
+/// The numbers written in `text` ("$1,149.50" -> 1149.5, "19h" -> 19).
+pub fn numbers_in(text: &str) -> Vec<f64> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let flush = |current: &mut String, out: &mut Vec<f64>| {
+        let cleaned: String = current.trim_end_matches(['.', ',']).replace(',', "");
+        if let Ok(x) = cleaned.parse::<f64>() {
+            out.push(x);
+        }
+        current.clear();
+    };
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let inner_sep = (c == ',' || c == '.')
+            && !current.is_empty()
+            && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
+        if c.is_ascii_digit() || inner_sep {
+            current.push(c);
+        } else if !current.is_empty() {
+            flush(&mut current, &mut out);
+        }
+    }
+    if !current.is_empty() {
+        flush(&mut current, &mut out);
+    }
+    out
+}
+
+/// The number an expected spelling stands for, when it is one number and a unit or currency
+/// sign at most ("$1,149", "19 h", "12%"); None for words or several numbers.
+fn expected_number(spelling: &str) -> Option<f64> {
+    const UNITS: &[&str] = &[
+        "", "$", "€", "£", "%", "h", "hours", "hrs", "kg", "g", "mm", "cm", "m", "km", "usd",
+        "eur", "nok", "days", "wh", "mah", "w", "gb", "tb", "min", "minutes", "$k",
+    ];
+    let numbers = numbers_in(spelling);
+    let rest: String = spelling
+        .chars()
+        .filter(|c| !(c.is_ascii_digit() || *c == ',' || *c == '.' || c.is_whitespace()))
+        .collect::<String>()
+        .to_lowercase();
+    (numbers.len() == 1 && UNITS.contains(&rest.as_str())).then(|| numbers[0])
+}
+
+/// True when `text` states the fact in one of its spellings, or, for a numeric spelling, states
+/// a number within the tolerance of it.
+pub fn states(text: &str, spellings: &[String]) -> bool {
+    let lower = text.to_lowercase();
+    if spellings.iter().any(|s| lower.contains(&s.to_lowercase())) {
+        return true;
+    }
+    let numbers = numbers_in(text);
+    spellings
+        .iter()
+        .filter_map(|s| expected_number(s))
+        .any(|e| {
+            numbers
+                .iter()
+                .any(|x| (x - e).abs() <= (e.abs() * NUMERIC_TOLERANCE).max(1e-9))
+        })
+}
+
+fn share(expected: &[String], found: impl Fn(&String) -> bool) -> f64 {
+    if expected.is_empty() {
+        1.0
+    } else {
+        expected.iter().filter(|s| found(s)).count() as f64 / expected.len() as f64
+    }
+}
+
 pub fn score(q: &Question, a: &Answer) -> Score {
-    let text = a.answer.to_lowercase();
     let missing: Vec<String> = q
         .expected_facts
         .iter()
-        .filter(|alts| !alts.iter().any(|s| text.contains(&s.to_lowercase())))
+        .filter(|alts| !states(&a.answer, alts))
         .filter_map(|alts| alts.first().cloned())
         .collect();
     let correct = match q.kind {
         Kind::Unanswerable => !a.answered,
         _ => a.answered && missing.is_empty(),
     };
-    let cited = |s: &String| a.citations.iter().any(|c| &c.source == s);
-    let source_recall = if q.expected_sources.is_empty() {
-        1.0
-    } else {
-        q.expected_sources.iter().filter(|s| cited(s)).count() as f64
-            / q.expected_sources.len() as f64
-    };
+    let retrieved: Vec<&str> = a
+        .steps
+        .iter()
+        .filter_map(|s| match &s.output {
+            Some(StepOutput::Search { hits, .. }) => Some(hits),
+            _ => None,
+        })
+        .flatten()
+        .map(|h| h.source.as_str())
+        .collect();
+    let citation_precision = (!a.citations.is_empty() && !q.expected_facts.is_empty()).then(|| {
+        let holding = a
+            .citations
+            .iter()
+            .filter(|c| q.expected_facts.iter().any(|alts| states(&c.text, alts)))
+            .count();
+        holding as f64 / a.citations.len() as f64
+    });
     Score {
         id: q.id.clone(),
         kind: q.kind,
         correct,
         missing,
-        source_recall,
+        source_recall: share(&q.expected_sources, |s| {
+            a.citations.iter().any(|c| &c.source == s)
+        }),
+        retrieval_recall: share(&q.expected_sources, |s| retrieved.contains(&s.as_str())),
+        citation_precision,
         route: a.route.kind,
         latency_ms: a.ledger.wall_ms,
+        tokens_in: a.ledger.tokens_in,
+        tokens_out: a.ledger.tokens_out,
         cost_usd: a.ledger.total_cost_usd,
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Figures over a group of scores (a kind, a route, or all of them).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub correct: usize,
+    pub total: usize,
+    pub accuracy: f64,
+    pub latency_p50_ms: u64,
+    pub latency_p95_ms: u64,
+    pub tokens: u64,
+    pub cost_usd: f64,
+}
+
+fn group(name: String, scores: &[&Score]) -> Group {
+    let correct = scores.iter().filter(|s| s.correct).count();
+    let mut lat: Vec<u64> = scores.iter().map(|s| s.latency_ms).collect();
+    lat.sort_unstable();
+    Group {
+        name,
+        correct,
+        total: scores.len(),
+        accuracy: ratio(correct, scores.len()),
+        latency_p50_ms: percentile(&lat, 0.5),
+        latency_p95_ms: percentile(&lat, 0.95),
+        tokens: scores.iter().map(|s| s.tokens_in + s.tokens_out).sum(),
+        cost_usd: scores.iter().map(|s| s.cost_usd).sum(),
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+fn mean(xs: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = xs.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub questions: usize,
     pub correct: usize,
+    /// Correct over all questions, errors counted as wrong.
     pub accuracy: f64,
-    pub by_kind: Vec<(Kind, usize, usize)>,
+    pub by_kind: Vec<Group>,
+    pub by_route: Vec<Group>,
+    /// Mean share of expected pages cited.
     pub source_recall: f64,
+    /// Mean share of expected pages retrieved by search.
+    pub retrieval_recall: f64,
+    /// Mean share of citations holding an expected fact (questions with citations only).
+    pub citation_precision: f64,
+    /// Unanswerable questions answered "the wiki does not say".
+    pub refusals: usize,
+    pub unanswerable: usize,
     pub latency_p50_ms: u64,
     pub latency_p95_ms: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
     pub cost_usd: f64,
     /// Questions that failed with an error instead of an answer.
     pub errors: usize,
@@ -134,30 +281,178 @@ pub fn summarize(scores: &[Score], errors: usize) -> Summary {
         .into_iter()
         .map(|k| {
             let of: Vec<&Score> = scores.iter().filter(|s| s.kind == k).collect();
-            (k, of.iter().filter(|s| s.correct).count(), of.len())
+            group(k.label().to_string(), &of)
         })
         .collect();
-    let mut lat: Vec<u64> = scores.iter().map(|s| s.latency_ms).collect();
-    lat.sort_unstable();
+    let by_route = [RouteKind::Direct, RouteKind::Plan]
+        .into_iter()
+        .filter_map(|r| {
+            let of: Vec<&Score> = scores.iter().filter(|s| s.route == r).collect();
+            (!of.is_empty()).then(|| group(format!("{r:?}").to_lowercase(), &of))
+        })
+        .collect();
+    let all: Vec<&Score> = scores.iter().collect();
+    let overall = group(String::new(), &all);
+    let unanswerable: Vec<&Score> = all
+        .iter()
+        .copied()
+        .filter(|s| s.kind == Kind::Unanswerable)
+        .collect();
     Summary {
         questions: n,
         correct,
-        accuracy: if n == 0 {
-            0.0
-        } else {
-            correct as f64 / n as f64
-        },
+        accuracy: ratio(correct, n),
         by_kind,
-        source_recall: if scores.is_empty() {
-            0.0
-        } else {
-            scores.iter().map(|s| s.source_recall).sum::<f64>() / scores.len() as f64
-        },
-        latency_p50_ms: percentile(&lat, 0.5),
-        latency_p95_ms: percentile(&lat, 0.95),
-        cost_usd: scores.iter().map(|s| s.cost_usd).sum(),
+        by_route,
+        source_recall: mean(scores.iter().map(|s| s.source_recall)),
+        retrieval_recall: mean(scores.iter().map(|s| s.retrieval_recall)),
+        citation_precision: mean(scores.iter().filter_map(|s| s.citation_precision)),
+        refusals: unanswerable.iter().filter(|s| s.correct).count(),
+        unanswerable: unanswerable.len(),
+        latency_p50_ms: overall.latency_p50_ms,
+        latency_p95_ms: overall.latency_p95_ms,
+        tokens_in: scores.iter().map(|s| s.tokens_in).sum(),
+        tokens_out: scores.iter().map(|s| s.tokens_out).sum(),
+        cost_usd: overall.cost_usd,
         errors,
     }
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Single => "single",
+            Kind::MultiStep => "multi-step",
+            Kind::Unanswerable => "unanswerable",
+        }
+    }
+}
+
+/// What `eval --out` writes as report.json and `/api/eval` serves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// The question file, as given.
+    pub file: String,
+    /// Seconds since the Unix epoch when the report was written.
+    pub written_at: u64,
+    /// False while the run is still going (the report is rewritten after every question).
+    pub complete: bool,
+    pub summary: Summary,
+    pub scores: Vec<serde_json::Value>,
+}
+
+pub const REPORT_FILE: &str = "report.json";
+pub const CHART_FILE: &str = "chart.svg";
+
+/// Writes report.json and chart.svg into `dir` (created), each through a temporary file and a
+/// rename, so a reader (or a crash) never sees half a report.
+pub fn write_report(dir: &Path, report: &Report) -> Result<(), EvalError> {
+    let io = |source| EvalError::Read {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let json = serde_json::to_vec_pretty(report).map_err(|e| EvalError::Parse {
+        path: dir.join(REPORT_FILE).display().to_string(),
+        line: 0,
+        message: e.to_string(),
+    })?;
+    for (name, bytes) in [
+        (REPORT_FILE, json),
+        (CHART_FILE, chart_svg(&report.summary).into_bytes()),
+    ] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, dir.join(name)).map_err(io)?;
+    }
+    Ok(())
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Two bar charts side by side: accuracy per kind (and overall), and latency p50/p95 per kind.
+pub fn chart_svg(s: &Summary) -> String {
+    const W: f64 = 760.0;
+    const H: f64 = 300.0;
+    const TOP: f64 = 40.0;
+    const BOTTOM: f64 = 250.0;
+    let plot = BOTTOM - TOP;
+    let mut groups: Vec<(String, f64, u64, u64)> = s
+        .by_kind
+        .iter()
+        .map(|g| {
+            (
+                g.name.clone(),
+                g.accuracy,
+                g.latency_p50_ms,
+                g.latency_p95_ms,
+            )
+        })
+        .collect();
+    groups.push(("all".into(), s.accuracy, s.latency_p50_ms, s.latency_p95_ms));
+    let max_ms = groups.iter().map(|g| g.3).max().unwrap_or(0).max(1) as f64;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" \
+         height=\"{H}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"{W}\" height=\"{H}\" fill=\"#fff\"/>\n\
+         <text x=\"20\" y=\"22\" font-size=\"14\" font-weight=\"bold\">Accuracy per kind \
+         ({}/{} correct)</text>\n\
+         <text x=\"400\" y=\"22\" font-size=\"14\" font-weight=\"bold\">Latency per kind \
+         (p50 / p95, s)</text>\n",
+        s.correct, s.questions
+    );
+    let slot = 340.0 / groups.len() as f64;
+    for (i, (name, acc, p50, p95)) in groups.iter().enumerate() {
+        let x = 30.0 + i as f64 * slot;
+        let h = plot * acc.clamp(0.0, 1.0);
+        out += &format!(
+            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"#3b7dd8\"/>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{:.0}%</text>\n\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+            BOTTOM - h,
+            slot * 0.6,
+            x + slot * 0.3,
+            BOTTOM - h - 4.0,
+            acc * 100.0,
+            x + slot * 0.3,
+            BOTTOM + 16.0,
+            xml_escape(name),
+        );
+        let lx = 400.0 + i as f64 * slot;
+        for (j, (ms, color)) in [(*p50, "#7fb069"), (*p95, "#e4a33a")].iter().enumerate() {
+            let h = plot * (*ms as f64 / max_ms);
+            let bx = lx + j as f64 * slot * 0.3;
+            out += &format!(
+                "<rect x=\"{bx:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{color}\"/>\n\
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{:.1}</text>\n",
+                BOTTOM - h,
+                slot * 0.28,
+                bx + slot * 0.14,
+                BOTTOM - h - 3.0,
+                *ms as f64 / 1000.0,
+            );
+        }
+        out += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+            lx + slot * 0.3,
+            BOTTOM + 16.0,
+            xml_escape(name),
+        );
+    }
+    out += &format!(
+        "<line x1=\"20\" y1=\"{BOTTOM}\" x2=\"370\" y2=\"{BOTTOM}\" stroke=\"#333\"/>\n\
+         <line x1=\"390\" y1=\"{BOTTOM}\" x2=\"740\" y2=\"{BOTTOM}\" stroke=\"#333\"/>\n\
+         <rect x=\"400\" y=\"275\" width=\"10\" height=\"10\" fill=\"#7fb069\"/>\
+         <text x=\"414\" y=\"284\">p50</text>\
+         <rect x=\"450\" y=\"275\" width=\"10\" height=\"10\" fill=\"#e4a33a\"/>\
+         <text x=\"464\" y=\"284\">p95</text>\n</svg>\n"
+    );
+    out
 }
 
 #[cfg(test)]
@@ -180,5 +475,84 @@ mod tests {
         std::fs::write(&p, "\n{\"id\": \"a\"}\n").unwrap();
         let err = load(&p).unwrap_err().to_string();
         assert!(err.contains("q.jsonl:2"), "{err}");
+    }
+
+    #[test]
+    fn numbers_are_read_with_separators_and_units() {
+        assert_eq!(
+            numbers_in("$1,149.50 and 19h, then 3."),
+            vec![1149.5, 19.0, 3.0]
+        );
+        assert_eq!(numbers_in("Tern 4: 2.5 kg"), vec![4.0, 2.5]);
+        assert!(numbers_in("no numbers").is_empty());
+    }
+
+    #[test]
+    fn facts_match_by_spelling_or_by_number_within_tolerance() {
+        let alts = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(states("It costs 1149 dollars.", &alts(&["$1,149"])));
+        assert!(states("Battery: 19 hours", &alts(&["19 h"])));
+        assert!(states("about 12.0% more", &alts(&["12%"])));
+        assert!(!states("It costs $1,299.", &alts(&["$1,149"])));
+        assert!(!states("shipping to Oslo", &alts(&["Bergen"])));
+        // A name with a number is not a number: "Tern 5" is not any 5.
+        assert!(!states("5 colours", &alts(&["Tern 5"])));
+        assert!(states("Shipping to OSLO", &alts(&["Bergen", "oslo"])));
+        // A spelling with words is not loosened into a bare number.
+        assert!(!states("14", &alts(&["14 business days from the request"])));
+    }
+
+    #[test]
+    fn summary_groups_by_kind_and_route_and_the_chart_names_them() {
+        let sc = |id: &str, kind, route, correct, ms| Score {
+            id: id.into(),
+            kind,
+            correct,
+            missing: vec![],
+            source_recall: 1.0,
+            retrieval_recall: 0.5,
+            citation_precision: Some(1.0),
+            route,
+            latency_ms: ms,
+            tokens_in: 10,
+            tokens_out: 5,
+            cost_usd: 0.001,
+        };
+        let scores = vec![
+            sc("a", Kind::Single, RouteKind::Direct, true, 1000),
+            sc("b", Kind::MultiStep, RouteKind::Plan, false, 9000),
+            sc("c", Kind::Unanswerable, RouteKind::Direct, true, 2000),
+        ];
+        let s = summarize(&scores, 1);
+        assert_eq!((s.questions, s.correct, s.errors), (4, 2, 1));
+        assert_eq!(s.by_kind.len(), 3);
+        assert_eq!(
+            s.by_route
+                .iter()
+                .map(|g| (g.name.as_str(), g.total))
+                .collect::<Vec<_>>(),
+            vec![("direct", 2), ("plan", 1)]
+        );
+        assert_eq!((s.refusals, s.unanswerable), (1, 1));
+        assert_eq!(s.tokens_in + s.tokens_out, 45);
+        assert!((s.retrieval_recall - 0.5).abs() < 1e-9);
+        let svg = chart_svg(&s);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        for name in ["single", "multi-step", "unanswerable", "all", "2/4 correct"] {
+            assert!(svg.contains(name), "{name}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let report = Report {
+            file: "q.jsonl".into(),
+            written_at: 1,
+            complete: true,
+            summary: s.clone(),
+            scores: vec![],
+        };
+        write_report(dir.path(), &report).unwrap();
+        let back: Report =
+            serde_json::from_slice(&std::fs::read(dir.path().join(REPORT_FILE)).unwrap()).unwrap();
+        assert_eq!(back.summary, s);
+        assert!(dir.path().join(CHART_FILE).is_file());
     }
 }

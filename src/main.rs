@@ -99,6 +99,10 @@ enum Command {
         /// auto (default: agent.route), plan or direct.
         #[arg(long, value_parser = parse_route)]
         route: Option<RouteMode>,
+        /// Write report.json and chart.svg here (rewritten after every question). `serve`
+        /// shows the report in <data-dir>/eval at /eval.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Serve the web chat page, its JSON/SSE API and an OpenAI-compatible API ([server]).
     Serve {
@@ -371,7 +375,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             skiff::frontends::web::preload_models(&app).await?;
             let grace = std::time::Duration::from_secs(app.config.server.shutdown_grace_secs);
             let slack = app.config.slack.clone();
-            skiff::frontends::slack::serve(app, &slack, grace, cancel).await?;
+            let memory = app
+                .config
+                .store
+                .data_dir
+                .join("conversations")
+                .join("slack");
+            skiff::frontends::slack::serve(app, &slack, memory, grace, cancel).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Telegram => {
@@ -385,6 +395,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             ids,
             json,
             route,
+            out,
         } => {
             let mut questions = skiff::eval::load(&file)?;
             if !ids.is_empty() {
@@ -417,6 +428,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         eprintln!("[{}/{}] {} ERROR {e}", i + 1, questions.len(), q.id);
                         errors += 1;
                     }
+                }
+                if let Some(dir) = &out {
+                    write_eval(dir, &file, &scores, errors, i + 1 == questions.len())?;
                 }
             }
             let summary = skiff::eval::summarize(&scores, errors);
@@ -636,6 +650,31 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Writes the eval report so far (complete after the last question).
+fn write_eval(
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    scores: &[skiff::eval::Score],
+    errors: usize,
+    complete: bool,
+) -> Result<()> {
+    let report = skiff::eval::Report {
+        file: file.display().to_string(),
+        written_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        complete,
+        summary: skiff::eval::summarize(scores, errors),
+        scores: scores
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?,
+    };
+    skiff::eval::write_report(dir, &report)
+        .with_context(|| format!("writing the eval report to {}", dir.display()))
 }
 
 async fn store_migrate(

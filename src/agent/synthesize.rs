@@ -16,7 +16,7 @@ use super::plan::ValidPlan;
 /// The sentence the synthesizer is told to use when the evidence does not answer.
 pub const NOT_IN_WIKI: &str = "The wiki does not say.";
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Citation {
     pub n: usize,
     pub source: String,

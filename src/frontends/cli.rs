@@ -402,14 +402,32 @@ pub fn print_eval(s: &Summary, scores: &[Score]) {
         s.accuracy * 100.0,
         s.errors
     );
-    for (kind, ok, n) in &s.by_kind {
-        println!("  {:<14} {ok}/{n}", format!("{kind:?}"));
-    }
-    println!("  cited-source recall {:.2}", s.source_recall);
     println!(
-        "  latency p50 {:.1} s, p95 {:.1} s; estimated cost ${:.4}",
+        "  {:<14} {:>7} {:>8} {:>8} {:>9} {:>10}",
+        "by", "correct", "p50 s", "p95 s", "tokens", "cost $"
+    );
+    for g in s.by_kind.iter().chain(&s.by_route) {
+        println!(
+            "  {:<14} {:>7} {:>8.1} {:>8.1} {:>9} {:>10.4}",
+            g.name,
+            format!("{}/{}", g.correct, g.total),
+            g.latency_p50_ms as f64 / 1000.0,
+            g.latency_p95_ms as f64 / 1000.0,
+            g.tokens,
+            g.cost_usd
+        );
+    }
+    println!(
+        "  retrieval recall {:.2}, cited-source recall {:.2}, citation precision {:.2}, \
+         refusals {}/{} unanswerable",
+        s.retrieval_recall, s.source_recall, s.citation_precision, s.refusals, s.unanswerable
+    );
+    println!(
+        "  latency p50 {:.1} s, p95 {:.1} s; tokens {} in / {} out; estimated cost ${:.4}",
         s.latency_p50_ms as f64 / 1000.0,
         s.latency_p95_ms as f64 / 1000.0,
+        s.tokens_in,
+        s.tokens_out,
         s.cost_usd
     );
 }

@@ -1,9 +1,16 @@
 //! Per-conversation memory for the chat bots: the last turns and sources of each conversation
 //! (a Telegram chat, a Slack thread), bounded in turns and conversations, forgotten when idle.
+//! With a folder ([`Conversations::persistent`]) every conversation is also a JSON file there,
+//! replaced atomically after each turn: a restart (or a kill -9) resumes conversations, and
+//! several replicas sharing the folder share them.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::agent::Turn;
 use crate::agent::synthesize::Citation;
@@ -18,30 +25,102 @@ const IDLE: Duration = Duration::from_secs(24 * 3600);
 #[derive(Default)]
 pub struct Conversations {
     inner: Mutex<HashMap<String, Conversation>>,
+    /// Where conversations are kept across restarts (None = memory only).
+    dir: Option<PathBuf>,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct Conversation {
+    key: String,
     turns: Vec<Turn>,
     sources: Vec<Citation>,
-    at: Instant,
+    /// Last turn, seconds since the Unix epoch.
+    at: u64,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Conversation {
+    fn idle(&self) -> bool {
+        now().saturating_sub(self.at) >= IDLE.as_secs()
+    }
 }
 
 impl Conversations {
+    /// Memory that also lives in `dir` (created on first write), one file per conversation.
+    pub fn persistent(dir: PathBuf) -> Self {
+        Self {
+            inner: Mutex::default(),
+            dir: Some(dir),
+        }
+    }
+
+    fn file(&self, key: &str) -> Option<PathBuf> {
+        let digest = Sha256::digest(key.as_bytes());
+        let name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.as_ref().map(|d| d.join(format!("{name}.json")))
+    }
+
+    /// The conversation from memory, else from its file (a restart, another replica).
+    fn load(&self, map: &mut HashMap<String, Conversation>, key: &str) {
+        if map.contains_key(key) {
+            return;
+        }
+        let Some(path) = self.file(key) else { return };
+        let Ok(bytes) = std::fs::read(&path) else {
+            return;
+        };
+        match serde_json::from_slice::<Conversation>(&bytes) {
+            Ok(c) if c.key == key => {
+                map.insert(key.to_string(), c);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                "{}: unreadable conversation ({e}); starting afresh",
+                path.display()
+            ),
+        }
+    }
+
+    fn save(&self, c: &Conversation) {
+        let Some(path) = self.file(&c.key) else {
+            return;
+        };
+        let write = || -> std::io::Result<()> {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_vec(c).map_err(std::io::Error::other)?)?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!("cannot keep the conversation in {}: {e}", path.display());
+        }
+    }
+
     pub fn history(&self, key: &str) -> Vec<Turn> {
-        let Ok(map) = self.inner.lock() else {
+        let Ok(mut map) = self.inner.lock() else {
             return Vec::new();
         };
+        self.load(&mut map, key);
         map.get(key)
-            .filter(|c| c.at.elapsed() < IDLE)
+            .filter(|c| !c.idle())
             .map(|c| c.turns.clone())
             .unwrap_or_default()
     }
 
     /// The sources of the conversation's last answer.
     pub fn last_sources(&self, key: &str) -> Vec<Citation> {
-        let Ok(map) = self.inner.lock() else {
+        let Ok(mut map) = self.inner.lock() else {
             return Vec::new();
         };
+        self.load(&mut map, key);
         map.get(key).map(|c| c.sources.clone()).unwrap_or_default()
     }
 
@@ -49,8 +128,9 @@ impl Conversations {
         let Ok(mut map) = self.inner.lock() else {
             return;
         };
+        self.load(&mut map, key);
         if map.len() >= MAX_CONVERSATIONS && !map.contains_key(key) {
-            map.retain(|_, c| c.at.elapsed() < IDLE);
+            map.retain(|_, c| !c.idle());
             if map.len() >= MAX_CONVERSATIONS
                 && let Some(oldest) = map.iter().min_by_key(|(_, c)| c.at).map(|(k, _)| k.clone())
             {
@@ -58,11 +138,12 @@ impl Conversations {
             }
         }
         let c = map.entry(key.to_string()).or_insert(Conversation {
+            key: key.to_string(),
             turns: Vec::new(),
             sources: Vec::new(),
-            at: Instant::now(),
+            at: now(),
         });
-        if c.at.elapsed() >= IDLE {
+        if c.idle() {
             c.turns.clear();
         }
         c.turns.push(turn);
@@ -70,7 +151,10 @@ impl Conversations {
             c.turns.remove(0);
         }
         c.sources = sources;
-        c.at = Instant::now();
+        c.at = now();
+        let snapshot = c.clone();
+        drop(map);
+        self.save(&snapshot);
     }
 
     /// Records a question and its answer (text and sources) as the conversation's latest turn.
@@ -85,6 +169,12 @@ impl Conversations {
     pub fn reset(&self, key: &str) {
         if let Ok(mut map) = self.inner.lock() {
             map.remove(key);
+        }
+        if let Some(path) = self.file(key)
+            && let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("cannot forget {}: {e}", path.display());
         }
     }
 }
@@ -115,5 +205,52 @@ mod tests {
         assert!(m.history("a").is_empty());
         assert_eq!(m.history("b").len(), 1);
         assert!(m.history("never").is_empty());
+    }
+
+    #[test]
+    fn persistent_memory_survives_a_restart_and_reset_forgets_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Conversations::persistent(dir.path().join("conv"));
+        m.push("telegram:42", turn("q1"), Vec::new());
+        m.push("telegram:42", turn("q2"), Vec::new());
+        m.push("slack:C1:1.2", turn("other"), Vec::new());
+        drop(m);
+        let files = std::fs::read_dir(dir.path().join("conv")).unwrap().count();
+        assert_eq!(files, 2, "one file per conversation, no temporaries left");
+
+        let again = Conversations::persistent(dir.path().join("conv"));
+        let h = again.history("telegram:42");
+        assert_eq!(
+            h.iter().map(|t| t.question.as_str()).collect::<Vec<_>>(),
+            ["q1", "q2"]
+        );
+        again.push("telegram:42", turn("q3"), Vec::new());
+        assert_eq!(again.history("telegram:42").len(), 3);
+        again.reset("telegram:42");
+        assert!(again.history("telegram:42").is_empty());
+        let third = Conversations::persistent(dir.path().join("conv"));
+        assert!(
+            third.history("telegram:42").is_empty(),
+            "reset removed the file"
+        );
+        assert_eq!(third.history("slack:C1:1.2").len(), 1);
+    }
+
+    #[test]
+    fn a_corrupt_conversation_file_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Conversations::persistent(dir.path().to_path_buf());
+        m.push("k", turn("q1"), Vec::new());
+        let file = std::fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        std::fs::write(&file, b"{ half a file").unwrap();
+        let m = Conversations::persistent(dir.path().to_path_buf());
+        assert!(m.history("k").is_empty());
+        m.push("k", turn("q2"), Vec::new());
+        assert_eq!(m.history("k").len(), 1);
     }
 }

@@ -144,6 +144,12 @@ impl SlackState {
         })
     }
 
+    /// Keeps thread conversations in `dir` too (they survive restarts; replicas can share it).
+    pub fn with_memory_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.memory = Conversations::persistent(dir);
+        self
+    }
+
     /// Reads the signing secret and bot token from the configured env variables.
     pub fn from_env(
         answerer: Arc<dyn Answerer>,
@@ -413,14 +419,13 @@ pub fn message(channel: &str, thread: &str, answer: &Answer) -> Value {
 pub async fn serve(
     answerer: Arc<dyn Answerer>,
     config: &SlackConfig,
+    memory: std::path::PathBuf,
     grace: Duration,
     shutdown: CancellationToken,
 ) -> Result<(), SlackError> {
-    let state = Arc::new(SlackState::from_env(
-        answerer,
-        config,
-        shutdown.child_token(),
-    )?);
+    let state = Arc::new(
+        SlackState::from_env(answerer, config, shutdown.child_token())?.with_memory_dir(memory),
+    );
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|source| SlackError::Bind {

@@ -75,6 +75,12 @@ impl TelegramState {
         }
     }
 
+    /// Keeps conversations in `dir` too (they survive restarts).
+    pub fn with_memory_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.memory = Conversations::persistent(dir);
+        self
+    }
+
     fn allowed(&self, user: Option<u64>, chat: i64) -> bool {
         user.is_some_and(|u| self.allow_users.contains(&u)) || self.allow_chats.contains(&chat)
     }
@@ -299,12 +305,16 @@ pub async fn run(
             "skiff telegram: telegram.allow_users and allow_chats are empty: everyone gets the refusal"
         );
     }
+    let memory = app
+        .config
+        .store
+        .data_dir
+        .join("conversations")
+        .join("telegram");
     let answerer: Arc<dyn Answerer> = app;
-    let state = Arc::new(TelegramState::new(
-        answerer,
-        &config,
-        shutdown.child_token(),
-    ));
+    let state = Arc::new(
+        TelegramState::new(answerer, &config, shutdown.child_token()).with_memory_dir(memory),
+    );
     let bot = Bot::new(token).set_api_url(url);
     let handler: UpdateHandler<HandlerError> = Update::filter_message().endpoint(on_message);
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler)

@@ -134,10 +134,17 @@ async fn ranked(store: &dyn VectorStore, q: SearchQuery) -> Vec<(String, String)
         .await
         .unwrap()
         .into_iter()
-        .map(|h| (h.score, format!("{}#{}", h.payload.source, h.payload.chunk_index)))
+        .map(|h| {
+            (
+                h.score,
+                format!("{}#{}", h.payload.source, h.payload.chunk_index),
+            )
+        })
         .collect();
     hits.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    hits.into_iter().map(|(s, id)| (format!("{s:.4}"), id)).collect()
+    hits.into_iter()
+        .map(|(s, id)| (format!("{s:.4}"), id))
+        .collect()
 }
 
 /// Everything the rest of skiff relies on from a store.

@@ -326,6 +326,92 @@ async fn serve_answers_over_http_sse_openai_and_the_page() {
     drop(served);
 }
 
+/// `skiff eval --out` writes the report and chart; `serve` shows them at /eval (data behind the
+/// token), checked over HTTP and in the browser.
+#[tokio::test(flavor = "multi_thread")]
+async fn eval_report_is_written_and_shown_at_eval() {
+    let data = knowledge_store().lock().await;
+    let llama = LlamaServer::start(CHAT_MODEL, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &llama);
+    let out_dir = data.path().join("eval");
+    let questions = knowledge().join("questions.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("eval")
+        .arg(&questions)
+        .args(["--ids", "q12,q51", "--json", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let printed: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let summary = &printed["summary"];
+    assert_eq!(summary["questions"], 2, "{summary}");
+    for key in [
+        "retrieval_recall",
+        "citation_precision",
+        "by_route",
+        "tokens_in",
+    ] {
+        assert!(!summary[key].is_null(), "{key} missing: {summary}");
+    }
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["complete"], true);
+    assert_eq!(&report["summary"], summary);
+    let svg = std::fs::read_to_string(out_dir.join("chart.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("unanswerable"),
+        "{svg}"
+    );
+
+    let served = Served::start(&cfg, data.path(), &[]);
+    let response = http()
+        .get(format!("{}/api/eval", served.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let response = http()
+        .get(format!("{}/api/eval", served.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["report"]["scores"].as_array().unwrap().len(), 2);
+    assert_eq!(body["chart_svg"].as_str().unwrap(), svg);
+
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-eval.png");
+    let node_modules = std::env::var("SKIFF_NODE_MODULES")
+        .unwrap_or_else(|_| "/var/tmp/skiff-peers/node/node_modules".into());
+    let out = Command::new("node")
+        .arg(repo().join("tests/browser/eval.mjs"))
+        .args(["--url", &format!("{}/eval", served.base), "--token", TOKEN])
+        .args(["--rows", "2", "--screenshot"])
+        .arg(&shot)
+        .env("SKIFF_NODE_MODULES", node_modules)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "eval page failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert!(
+        page["headline"].as_str().unwrap().contains("correct"),
+        "{page}"
+    );
+    assert!(page["groups"].as_u64().unwrap() >= 2, "{page}");
+    drop(served);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_the_answer_in_flight_finish_and_refuses_new_ones() {
     let data = knowledge_store().lock().await;

@@ -31,7 +31,7 @@ const PAGE_CSS: &str = include_str!("page/style.css");
 /// Earlier turns accepted with one question (the agent reads only the last few).
 pub const MAX_HISTORY: usize = 50;
 
-fn asset(body: &'static str, content_type: &'static str) -> Response {
+pub(super) fn asset(body: &'static str, content_type: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),

@@ -8,6 +8,7 @@
 
 mod api;
 mod errors;
+mod eval;
 mod limits;
 pub mod metrics;
 mod openai;
@@ -76,6 +77,8 @@ pub struct WebState {
     draining: AtomicBool,
     /// Parent of every answer's cancellation token: cancelled when the shutdown grace ends.
     stop_answers: CancellationToken,
+    /// Where `/eval` reads the latest `skiff eval --out` report.
+    pub eval_dir: Option<PathBuf>,
 }
 
 impl WebState {
@@ -90,8 +93,15 @@ impl WebState {
             metrics: Metrics::default(),
             draining: AtomicBool::new(false),
             stop_answers: CancellationToken::new(),
+            eval_dir: None,
             config,
         }
+    }
+
+    /// `/eval` shows the report `skiff eval --out DIR` wrote there.
+    pub fn with_eval_dir(mut self, dir: PathBuf) -> Self {
+        self.eval_dir = Some(dir);
+        self
     }
 
     /// New answers are refused from now on (in-flight ones go on).
@@ -171,11 +181,14 @@ pub fn router(state: Arc<WebState>) -> Router {
         .merge(asks)
         .route("/v1/models", get(openai::models))
         .route("/metrics", get(metrics_text))
+        .route("/api/eval", get(eval::data))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), auth));
     Router::new()
         .route("/", get(api::page_html))
         .route("/app.js", get(api::page_js))
         .route("/style.css", get(api::page_css))
+        .route("/eval", get(eval::page_html))
+        .route("/eval.js", get(eval::page_js))
         .route("/healthz", get(healthz))
         .merge(guarded)
         .fallback(not_found)
@@ -329,13 +342,23 @@ pub async fn serve(
         None
     } else {
         eprintln!("skiff serve: Slack events at POST /slack/events");
-        Some(Arc::new(SlackState::from_env(
-            Arc::clone(&answerer),
-            &app.config.slack,
-            shutdown.child_token(),
-        )?))
+        let memory = app
+            .config
+            .store
+            .data_dir
+            .join("conversations")
+            .join("slack");
+        Some(Arc::new(
+            SlackState::from_env(
+                Arc::clone(&answerer),
+                &app.config.slack,
+                shutdown.child_token(),
+            )?
+            .with_memory_dir(memory),
+        ))
     };
-    let state = Arc::new(WebState::new(answerer, config, token));
+    let eval_dir = app.config.store.data_dir.join("eval");
+    let state = Arc::new(WebState::new(answerer, config, token).with_eval_dir(eval_dir));
     if !ingest.is_empty() {
         tokio::spawn(ingest_in_background(
             Arc::clone(&app),

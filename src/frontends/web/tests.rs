@@ -624,3 +624,42 @@ fn token_is_required_off_loopback() {
     };
     assert!(token_for(&open, lan).unwrap().is_none());
 }
+
+#[tokio::test]
+async fn eval_page_is_open_and_its_data_needs_the_token_and_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let answerer = Arc::new(Scripted::default());
+    let state = Arc::new(
+        WebState::new(answerer, config(), Some(TOKEN.into()))
+            .with_eval_dir(dir.path().join("eval")),
+    );
+    let r = router(state);
+    let (status, _, body) = send(&r, Request::get("/eval").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("eval.js"), "{body}");
+    let (status, _, _) = send(&r, Request::get("/eval.js").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = send(&r, Request::get("/api/eval").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, _, body) = send(&r, get("/api/eval")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "no_report");
+    assert!(body.contains("--out"), "{body}");
+
+    let summary = crate::eval::summarize(&[], 0);
+    let report = crate::eval::Report {
+        file: "knowledge/questions.jsonl".into(),
+        written_at: 1_700_000_000,
+        complete: true,
+        summary,
+        scores: vec![json!({"id": "q01", "kind": "single", "correct": true})],
+    };
+    crate::eval::write_report(&dir.path().join("eval"), &report).unwrap();
+    let (status, _, body) = send(&r, get("/api/eval")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["report"]["file"], "knowledge/questions.jsonl");
+    assert_eq!(v["report"]["scores"][0]["id"], "q01");
+    assert!(v["chart_svg"].as_str().unwrap().starts_with("<svg"));
+}

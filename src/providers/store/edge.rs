@@ -391,7 +391,9 @@ impl VectorStore for EdgeStore {
                     Some(VectorStructInternal::Named(mut named)) => match named.remove(DENSE) {
                         Some(VectorInternal::Dense(v)) => v,
                         _ => {
-                            return Err(StoreError::Payload(format!("point {id}: no dense vector")));
+                            return Err(StoreError::Payload(format!(
+                                "point {id}: no dense vector"
+                            )));
                         }
                     },
                     Some(VectorStructInternal::Single(v)) => v,
