@@ -159,6 +159,42 @@ fn parse_backend(s: &str) -> Result<StoreBackend, String> {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Every figure side by side with its peer, in one run on the same inputs: ingest vs Python
+    /// fastembed + qdrant-client, store search at each size vs qdrant-client's local mode,
+    /// local decode vs llama.cpp, the seed example vs every role on llama.cpp.
+    All {
+        /// Chunks of the generated wiki for the ingest comparison.
+        #[arg(long, default_value_t = 2000)]
+        chunks: usize,
+        /// Store sizes for the search comparison (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        search_sizes: Vec<usize>,
+        /// Queries timed per size (the Python peer times 5-50, fewer at larger sizes).
+        #[arg(long, default_value_t = 200)]
+        queries: usize,
+        #[arg(long, default_value = "qwen-1_5b")]
+        llm_model: String,
+        #[arg(long, default_value_t = 2)]
+        llm_runs: usize,
+        #[arg(long, default_value_t = 64)]
+        max_tokens: u32,
+        /// Timed runs of the seed example per side (minutes each on 2 cores).
+        #[arg(long, default_value_t = 1)]
+        ask_runs: usize,
+        #[arg(
+            long,
+            default_value = "Compare the battery life and price of last year's model to the new one"
+        )]
+        question: String,
+        /// Parts to leave out (comma-separated): ingest, search, llm, ask.
+        #[arg(long, value_delimiter = ',')]
+        skip: Vec<String>,
+        /// Python with the peers (scripts/fetch-peers.sh prints it).
+        #[arg(long, default_value = "/var/tmp/skiff-peers/venv/bin/python")]
+        peer_python: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Ingest a generated wiki into a temporary store; print chunks/s and search p50/p99.
     Ingest {
         /// Approximate number of chunks to generate (at least 5,000 for comparable figures).
@@ -443,6 +479,48 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 );
             } else {
                 cli::print_eval(&summary, &scores);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::All {
+                    chunks,
+                    search_sizes,
+                    queries,
+                    llm_model,
+                    llm_runs,
+                    max_tokens,
+                    ask_runs,
+                    question,
+                    skip,
+                    peer_python,
+                    json,
+                },
+        } => {
+            for part in &skip {
+                if !["ingest", "search", "llm", "ask"].contains(&part.as_str()) {
+                    anyhow::bail!("--skip {part}: use ingest, search, llm or ask");
+                }
+            }
+            let opts = skiff::bench::all::AllOptions {
+                chunks,
+                search_sizes,
+                queries,
+                llm_model,
+                llm_runs,
+                max_tokens,
+                ask_runs,
+                question,
+                skip,
+                peer_python,
+            };
+            let progress = cli::TerminalProgress::new("ingest");
+            let result = skiff::bench::all::all_bench(&config, &opts, &progress, cancel).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                cli::print_all_bench(&result);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -480,3 +480,42 @@ pub fn print_ask_bench(b: &AskBench) {
     );
     println!("  answer             {}", snippet(&b.last_answer, 300));
 }
+
+pub fn print_all_bench(b: &crate::bench::all::AllBench) {
+    let rows: Vec<[String; 4]> = b
+        .rows
+        .iter()
+        .map(|r| {
+            [
+                r.figure.clone(),
+                r.skiff.clone(),
+                r.peer.clone(),
+                r.advantage.map_or("–".into(), |x| format!("{x:.2}x")),
+            ]
+        })
+        .collect();
+    let header = [
+        "figure".to_string(),
+        "skiff".into(),
+        "peer".into(),
+        "skiff advantage".into(),
+    ];
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for r in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    println!("(advantage > 1: skiff is faster; throughput skiff/peer, latency peer/skiff)");
+    for note in &b.notes {
+        println!("note: {note}");
+    }
+}

@@ -163,6 +163,28 @@ pub(super) fn keyword_vector(bm25: &EdgeBm25, text: &str, query: bool) -> (Vec<u
     (v.indices, v.values)
 }
 
+/// The keyword (BM25) vectors both stores index, as plain (indices, values): lets a benchmark
+/// hand a peer exactly the vectors skiff stores.
+pub struct Keywords {
+    bm25: EdgeBm25,
+}
+
+impl Keywords {
+    pub fn new() -> Result<Self, StoreError> {
+        Ok(Self {
+            bm25: keyword_encoder().map_err(|e| StoreError::op("keyword encoder", e))?,
+        })
+    }
+
+    pub fn document(&self, text: &str) -> (Vec<u32>, Vec<f32>) {
+        keyword_vector(&self.bm25, text, false)
+    }
+
+    pub fn query(&self, text: &str) -> (Vec<u32>, Vec<f32>) {
+        keyword_vector(&self.bm25, text, true)
+    }
+}
+
 fn payload_of(
     id: Uuid,
     map: serde_json::Map<String, serde_json::Value>,

@@ -1,5 +1,8 @@
 //! `skiff bench`: performance figures printed, not asserted (shared machines are noisy).
 //! `ingest`: chunks/s of a full ingest of a generated wiki and search latency p50/p99 over it.
+//! [`all`]: every figure next to its peer, in one run.
+
+pub mod all;
 
 use std::path::Path;
 use std::time::Instant;
@@ -26,6 +29,8 @@ pub enum BenchError {
     Search(#[from] crate::search::SearchError),
     #[error(transparent)]
     Agent(#[from] crate::agent::AgentError),
+    #[error(transparent)]
+    Store(#[from] crate::providers::store::StoreError),
 }
 
 #[derive(Debug, Serialize)]
