@@ -60,6 +60,29 @@ pub struct Config {
     pub server: ServerConfig,
     pub telegram: TelegramConfig,
     pub slack: SlackConfig,
+    pub access: AccessConfig,
+}
+
+/// Who may read which acl groups, per identity: `telegram:<user id>`, `slack:<user id>`,
+/// `web:<token name>` (tokens from `server.tokens_env`), or `web` (the single shared token).
+/// A front end's own `groups` apply to all its users; these add to them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    pub identities: BTreeMap<String, Vec<String>>,
+}
+
+impl AccessConfig {
+    /// `base` (the front end's groups) plus the identity's own, without duplicates.
+    pub fn groups_for(&self, identity: &str, base: &[String]) -> Vec<String> {
+        let mut groups: Vec<String> = base.to_vec();
+        for g in self.identities.get(identity).into_iter().flatten() {
+            if !groups.contains(g) {
+                groups.push(g.clone());
+            }
+        }
+        groups
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -402,6 +425,9 @@ pub struct ServerConfig {
     /// Environment variable holding the bearer token every route but /healthz (and the page's
     /// static files) requires. Unset or empty: no token, allowed only on a loopback address.
     pub token_env: String,
+    /// Environment variable holding named tokens, one `name=token` per line or comma-separated:
+    /// each caller is the identity `web:<name>` for `[access.identities]`.
+    pub tokens_env: String,
     /// Serve without a token on a non-loopback address (not recommended).
     pub allow_open: bool,
     /// Acl groups web users may read besides public pages.
@@ -423,6 +449,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             token_env: "SKIFF_WEB_TOKEN".into(),
+            tokens_env: "SKIFF_WEB_TOKENS".into(),
             allow_open: false,
             groups: Vec::new(),
             max_body_bytes: 64 * 1024,
@@ -818,6 +845,20 @@ impl Config {
                 "use letters, digits, '-' and '_' only",
             ));
         }
+        for identity in self.access.identities.keys() {
+            let known = ["telegram:", "slack:", "web:"].iter().any(|p| {
+                identity
+                    .strip_prefix(p)
+                    .is_some_and(|rest| !rest.is_empty())
+            });
+            if !(known || identity == "web") {
+                return Err(bad(
+                    "access.identities",
+                    identity,
+                    "name identities telegram:<user id>, slack:<user id>, web:<token name> or web",
+                ));
+            }
+        }
         let q = &self.store.qdrant;
         if !(q.url.starts_with("http://") || q.url.starts_with("https://")) {
             return Err(bad(
@@ -1029,6 +1070,28 @@ mod tests {
         let err = Config::load(&p, true, Vec::new()).unwrap_err().to_string();
         assert!(err.contains("chunk_tokns"), "{err}");
         assert!(err.contains("ingest"), "{err}");
+    }
+
+    #[test]
+    fn identities_add_groups_and_bad_identity_names_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "[access.identities]\n\"telegram:42\" = [\"hr\"]\n\"web:alice\" = [\"hr\", \"exec\"]\n",
+        );
+        let c = Config::load(&p, true, Vec::new()).unwrap().config;
+        let base = vec!["staff".to_string(), "hr".to_string()];
+        assert_eq!(
+            c.access.groups_for("web:alice", &base),
+            ["staff", "hr", "exec"]
+        );
+        assert_eq!(c.access.groups_for("telegram:7", &base), ["staff", "hr"]);
+        let p = write(dir.path(), "[access.identities]\n\"alice\" = [\"hr\"]\n");
+        let err = Config::load(&p, true, Vec::new()).unwrap_err().to_string();
+        assert!(
+            err.contains("access.identities") && err.contains("alice"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -65,6 +65,10 @@ enum Command {
         /// Search every page whatever its acl (operators only).
         #[arg(long, conflicts_with = "groups")]
         all_groups: bool,
+        /// Search as this identity reads ([access.identities]: telegram:<id>, slack:<id>,
+        /// web:<name>).
+        #[arg(long = "as", conflicts_with_all = ["groups", "all_groups"])]
+        identity: Option<String>,
     },
     /// Ask a question; without one, start an interactive chat that remembers earlier turns.
     Ask {
@@ -81,6 +85,10 @@ enum Command {
         /// Read every page whatever its acl (operators only).
         #[arg(long, conflicts_with = "groups")]
         all_groups: bool,
+        /// Answer as this identity would be answered ([access.identities]: telegram:<id>,
+        /// slack:<id>, web:<name>): for checking what a user can see.
+        #[arg(long = "as", conflicts_with_all = ["groups", "all_groups"])]
+        identity: Option<String>,
         /// auto (default: agent.route), plan or direct.
         #[arg(long, value_parser = parse_route)]
         route: Option<RouteMode>,
@@ -308,14 +316,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             json,
             groups,
             all_groups,
+            identity,
         } => {
+            let access = access_of(&config, all_groups, groups, identity.as_deref());
             let app = App::build(config).await?;
             let k = k.unwrap_or(app.config.search.k);
-            let access = if all_groups {
-                Access::All
-            } else {
-                Access::Groups(groups)
-            };
             let hits = skiff::search::search(
                 app.embedder.as_ref(),
                 app.store.as_ref(),
@@ -338,13 +343,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             trace,
             groups,
             all_groups,
+            identity,
             route,
         } => {
-            let access = if all_groups {
-                Access::All
-            } else {
-                Access::Groups(groups)
-            };
+            let access = access_of(&config, all_groups, groups, identity.as_deref());
             let app = App::build(config).await?;
             match question {
                 Some(q) => {
@@ -417,7 +419,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .data_dir
                 .join("conversations")
                 .join("slack");
-            skiff::frontends::slack::serve(app, &slack, memory, grace, cancel).await?;
+            let identities = app.config.access.clone();
+            skiff::frontends::slack::serve(app, &slack, identities, memory, grace, cancel).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Telegram => {
@@ -727,6 +730,28 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// What the CLI may read: everything (`--all-groups`), an identity's groups (`--as`), or the
+/// public pages plus `--group`s.
+fn access_of(
+    config: &Config,
+    all_groups: bool,
+    groups: Vec<String>,
+    identity: Option<&str>,
+) -> Access {
+    if all_groups {
+        return Access::All;
+    }
+    match identity {
+        Some(id) => {
+            if !config.access.identities.contains_key(id) {
+                eprintln!("note: {id} has no entry in [access.identities]: public pages only");
+            }
+            Access::Groups(config.access.groups_for(id, &[]))
+        }
+        None => Access::Groups(groups),
     }
 }
 

@@ -26,7 +26,7 @@ use super::tasks::Tasks;
 use super::web::ApiError;
 use crate::agent::executor::clip;
 use crate::agent::{Answer, Answerer, AskRequest, Silent};
-use crate::config::SlackConfig;
+use crate::config::{AccessConfig, SlackConfig};
 use crate::providers::store::Access;
 
 /// Requests signed longer ago than this are refused (Slack's own advice: replay protection).
@@ -118,6 +118,7 @@ pub struct SlackState {
     secret: String,
     api: WebApi,
     access: Access,
+    identities: AccessConfig,
     seen: Mutex<(HashSet<String>, VecDeque<String>)>,
     memory: Conversations,
     pub tasks: Tasks,
@@ -137,11 +138,18 @@ impl SlackState {
             secret,
             api: WebApi::new(&config.api_url, bot_token)?,
             access: Access::Groups(config.groups.clone()),
+            identities: AccessConfig::default(),
             seen: Mutex::new((HashSet::new(), VecDeque::new())),
             memory: Conversations::default(),
             tasks: Tasks::default(),
             cancel,
         })
+    }
+
+    /// Per-user acl groups (`[access.identities]`, keys `slack:<user id>`).
+    pub fn with_identities(mut self, identities: AccessConfig) -> Self {
+        self.identities = identities;
+        self
     }
 
     /// Keeps thread conversations in `dir` too (they survive restarts; replicas can share it).
@@ -265,6 +273,9 @@ struct Event {
     bot_id: Option<String>,
     #[serde(default)]
     subtype: Option<String>,
+    /// Who wrote it: their `slack:<user>` identity decides the acl groups they read.
+    #[serde(default)]
+    user: Option<String>,
 }
 
 /// A question the bot should answer: mentions in channels, and direct messages (not its own).
@@ -325,8 +336,9 @@ async fn events(State(state): State<Arc<SlackState>>, headers: HeaderMap, body: 
             }
             if let Some((channel, thread, question)) = question_of(&event) {
                 let worker = Arc::clone(&state);
+                let access = state.access_for(event.user.as_deref());
                 state.tasks.spawn(async move {
-                    worker.answer(channel, thread, question).await;
+                    worker.answer(channel, thread, question, access).await;
                 });
             }
             StatusCode::OK.into_response()
@@ -336,9 +348,19 @@ async fn events(State(state): State<Arc<SlackState>>, headers: HeaderMap, body: 
 }
 
 impl SlackState {
-    async fn answer(&self, channel: String, thread: String, question: String) {
+    /// The front end's groups plus those of the `slack:<user>` identity.
+    pub fn access_for(&self, user: Option<&str>) -> Access {
+        match (&self.access, user) {
+            (Access::Groups(base), Some(user)) => {
+                Access::Groups(self.identities.groups_for(&format!("slack:{user}"), base))
+            }
+            (access, _) => access.clone(),
+        }
+    }
+
+    async fn answer(&self, channel: String, thread: String, question: String, access: Access) {
         let key = format!("{channel}:{thread}");
-        let mut request = AskRequest::new(question.clone(), self.access.clone());
+        let mut request = AskRequest::new(question.clone(), access);
         request.history = self.memory.history(&key);
         let message = match self
             .answerer
@@ -419,12 +441,15 @@ pub fn message(channel: &str, thread: &str, answer: &Answer) -> Value {
 pub async fn serve(
     answerer: Arc<dyn Answerer>,
     config: &SlackConfig,
+    identities: AccessConfig,
     memory: std::path::PathBuf,
     grace: Duration,
     shutdown: CancellationToken,
 ) -> Result<(), SlackError> {
     let state = Arc::new(
-        SlackState::from_env(answerer, config, shutdown.child_token())?.with_memory_dir(memory),
+        SlackState::from_env(answerer, config, shutdown.child_token())?
+            .with_memory_dir(memory)
+            .with_identities(identities),
     );
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
@@ -565,5 +590,45 @@ mod tests {
     fn mentions_are_stripped() {
         assert_eq!(strip_mentions("<@U1> hi <@U2|bob>  there"), "hi there");
         assert_eq!(strip_mentions("broken <@U1"), "broken <@U1");
+    }
+
+    #[test]
+    fn each_user_reads_their_identitys_groups() {
+        struct Never;
+        #[async_trait::async_trait]
+        impl Answerer for Never {
+            async fn answer(
+                &self,
+                _: AskRequest,
+                _: &dyn crate::agent::Observer,
+                _: CancellationToken,
+            ) -> Result<crate::agent::Answer, crate::agent::AgentError> {
+                Err(crate::agent::AgentError::Cancelled)
+            }
+        }
+        let config = SlackConfig {
+            groups: vec!["staff".into()],
+            ..SlackConfig::default()
+        };
+        let mut ids = AccessConfig::default();
+        ids.identities.insert("slack:U42".into(), vec!["hr".into()]);
+        let s = SlackState::new(
+            Arc::new(Never),
+            &config,
+            "secret".into(),
+            "xoxb".into(),
+            CancellationToken::new(),
+        )
+        .unwrap()
+        .with_identities(ids);
+        let groups = |g: &[&str]| Access::Groups(g.iter().map(|s| s.to_string()).collect());
+        assert_eq!(s.access_for(Some("U42")), groups(&["staff", "hr"]));
+        assert_eq!(s.access_for(Some("U7")), groups(&["staff"]));
+        assert_eq!(s.access_for(None), groups(&["staff"]));
+        let e: Event = serde_json::from_value(json!({
+            "type": "app_mention", "channel": "C1", "ts": "1.2", "user": "U42", "text": "<@B> hi"
+        }))
+        .unwrap();
+        assert_eq!(e.user.as_deref(), Some("U42"));
     }
 }

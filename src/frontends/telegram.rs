@@ -20,7 +20,7 @@ use super::memory::Conversations;
 use super::tasks::Tasks;
 use super::telegram_format as format;
 use crate::agent::{Answerer, AskRequest, Silent};
-use crate::config::TelegramConfig;
+use crate::config::{AccessConfig, TelegramConfig};
 use crate::providers::store::Access;
 
 type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,6 +47,7 @@ Ask them to add your Telegram user id";
 pub struct TelegramState {
     answerer: Arc<dyn Answerer>,
     access: Access,
+    identities: AccessConfig,
     allow_users: HashSet<u64>,
     allow_chats: HashSet<i64>,
     refused: Mutex<HashSet<u64>>,
@@ -65,6 +66,7 @@ impl TelegramState {
         Self {
             answerer,
             access: Access::Groups(config.groups.clone()),
+            identities: AccessConfig::default(),
             allow_users: config.allow_users.iter().map(|u| *u as u64).collect(),
             allow_chats: config.allow_chats.iter().copied().collect(),
             refused: Mutex::new(HashSet::new()),
@@ -72,6 +74,23 @@ impl TelegramState {
             tasks: Tasks::default(),
             cancel,
             message_chars: config.message_chars.clamp(64, format::LIMIT),
+        }
+    }
+
+    /// Per-user acl groups (`[access.identities]`, keys `telegram:<user id>`).
+    pub fn with_identities(mut self, identities: AccessConfig) -> Self {
+        self.identities = identities;
+        self
+    }
+
+    /// The front end's groups plus those of the `telegram:<user id>` identity.
+    pub fn access_for(&self, user: Option<u64>) -> Access {
+        match (&self.access, user) {
+            (Access::Groups(base), Some(user)) => Access::Groups(
+                self.identities
+                    .groups_for(&format!("telegram:{user}"), base),
+            ),
+            (access, _) => access.clone(),
         }
     }
 
@@ -253,7 +272,8 @@ impl TelegramState {
         key: String,
         question: String,
     ) -> Result<(), teloxide::RequestError> {
-        let mut request = AskRequest::new(question.clone(), self.access.clone());
+        let user = msg.from.as_ref().map(|u| u.id.0);
+        let mut request = AskRequest::new(question.clone(), self.access_for(user));
         request.history = self.memory.history(&key);
         let work = self
             .answerer
@@ -485,5 +505,20 @@ mod tests {
         assert!(!s.allowed(None, 7));
         assert!(s.first_refusal(7));
         assert!(!s.first_refusal(7));
+
+        // Each user reads the bot's groups plus their identity's.
+        let config = TelegramConfig {
+            groups: vec!["staff".into()],
+            ..config
+        };
+        let mut ids = crate::config::AccessConfig::default();
+        ids.identities
+            .insert("telegram:42".into(), vec!["hr".into()]);
+        let s = TelegramState::new(Arc::new(Never), &config, CancellationToken::new())
+            .with_identities(ids);
+        let groups = |g: &[&str]| Access::Groups(g.iter().map(|s| s.to_string()).collect());
+        assert_eq!(s.access_for(Some(42)), groups(&["staff", "hr"]));
+        assert_eq!(s.access_for(Some(7)), groups(&["staff"]));
+        assert_eq!(s.access_for(None), groups(&["staff"]));
     }
 }

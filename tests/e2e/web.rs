@@ -326,6 +326,92 @@ async fn serve_answers_over_http_sse_openai_and_the_page() {
     drop(served);
 }
 
+/// Per-identity access over real HTTP: each named token reads its identity's acl groups. A
+/// caller without the `hr` group never gets the restricted page — not in the search steps, the
+/// answer, the citations or the ledger, not through the OpenAI endpoint — while one with it does.
+#[tokio::test(flavor = "multi_thread")]
+async fn acl_follows_the_token_on_the_api_and_the_openai_endpoint() {
+    let data = knowledge_store().lock().await;
+    let llama = LlamaServer::start(CHAT_MODEL, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &llama);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "\n[agent]\nroute = \"direct\"\n\n[access.identities]\n\"web:alice\" = [\"hr\"]\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let served = Served::start(
+        &cfg,
+        data.path(),
+        &[(
+            "SKIFF_WEB_TOKENS",
+            "alice=alice-token-123,bob=bob-token-456",
+        )],
+    );
+    let question = "What is the salary band midpoint for an L4 Senior Engineer?";
+    let ask_as = |token: &'static str| {
+        let base = served.base.clone();
+        async move {
+            let response = http()
+                .post(format!("{base}/api/ask"))
+                .bearer_auth(token)
+                .json(&json!({ "question": question }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let retrieved = |answer: &Value| -> Vec<String> {
+        answer["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["output"]["hits"].as_array().cloned().unwrap_or_default())
+            .map(|h| h["source"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let bob = ask_as("bob-token-456").await;
+    let all = bob.to_string();
+    assert!(
+        !all.contains("salary-bands"),
+        "bob reached the hr page: {all}"
+    );
+    assert!(
+        !all.contains("184,000"),
+        "bob got the hr page's figures: {all}"
+    );
+    assert!(!retrieved(&bob).is_empty(), "bob still gets public hits");
+
+    let alice = ask_as("alice-token-123").await;
+    assert!(
+        retrieved(&alice).contains(&"hr/salary-bands.md".to_string()),
+        "alice (hr) retrieves the page: {:?}",
+        retrieved(&alice)
+    );
+
+    let openai = Client::with_config(
+        OpenAIConfig::new()
+            .with_api_base(format!("{}/v1", served.base))
+            .with_api_key("bob-token-456"),
+    );
+    let request = CreateChatCompletionRequestArgs::default()
+        .model("skiff")
+        .messages(vec![ChatCompletionRequestMessage::from(
+            ChatCompletionRequestUserMessage::from(question),
+        )])
+        .build()
+        .unwrap();
+    let response = openai.chat().create(request).await.unwrap();
+    let content = response.choices[0].message.content.clone().unwrap();
+    assert!(
+        !content.contains("salary-bands") && !content.contains("184,000"),
+        "{content}"
+    );
+    drop(served);
+}
+
 /// `skiff eval --out` writes the report and chart; `serve` shows them at /eval (data behind the
 /// token), checked over HTTP and in the browser.
 #[tokio::test(flavor = "multi_thread")]

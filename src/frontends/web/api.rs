@@ -6,19 +6,19 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures::Stream;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use super::{ApiError, WebState};
+use super::{ApiError, Caller, WebState};
 use crate::agent::executor::StepReport;
 use crate::agent::plan::Plan;
 use crate::agent::router::Route;
@@ -95,6 +95,7 @@ impl AskBody {
 
 pub async fn ask(
     State(state): State<Arc<WebState>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<AskBody>, JsonRejection>,
 ) -> Result<Json<Answer>, ApiError> {
     let Json(body) = body.map_err(ApiError::from_json)?;
@@ -104,7 +105,7 @@ pub async fn ask(
     // Dropped (client gone, server stopping) -> the answer's work is cancelled.
     let cancel = state.stop_answers.child_token();
     let _guard = cancel.clone().drop_guard();
-    let request = state.request(question, history);
+    let request = state.request(&caller, question, history);
     let answer = state.answer(request, &crate::agent::Silent, cancel).await?;
     Ok(Json(answer))
 }
@@ -117,19 +118,21 @@ pub struct AskQuery {
 
 pub async fn ask_stream_get(
     State(state): State<Arc<WebState>>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<AskQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    stream_answer(state, q.question, Vec::new())
+    stream_answer(state, &caller, q.question, Vec::new())
 }
 
 pub async fn ask_stream(
     State(state): State<Arc<WebState>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<AskBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(ApiError::from_json)?;
     let (question, history) = body.checked()?;
-    stream_answer(state, question, history)
+    stream_answer(state, &caller, question, history)
 }
 
 /// A progress event on its way to the client.
@@ -199,6 +202,7 @@ pub enum Outcome {
 /// (client disconnected) cancels the answer's work; the slot is held until the task ends.
 pub fn spawn_answer(
     state: Arc<WebState>,
+    caller: &Caller,
     question: String,
     history: Vec<Turn>,
 ) -> Result<
@@ -215,7 +219,7 @@ pub fn spawn_answer(
     let guard = cancel.clone().drop_guard();
     let (tx, rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let request = state.request(question, history);
+    let request = state.request(caller, question, history);
     tokio::spawn(async move {
         let _slot = slot;
         let observer = ChannelObserver::new(tx);
@@ -265,10 +269,11 @@ fn progress_event(p: Progress) -> Event {
 
 fn stream_answer(
     state: Arc<WebState>,
+    caller: &Caller,
     question: String,
     history: Vec<Turn>,
 ) -> Result<Response, ApiError> {
-    let (progress, done, guard) = spawn_answer(state, question, history)?;
+    let (progress, done, guard) = spawn_answer(state, caller, question, history)?;
     let events = progress
         .map(progress_event)
         .chain(futures::stream::once(async move {

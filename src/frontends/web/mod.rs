@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::{AgentError, Answer, Answerer, AskRequest, Turn};
 use crate::app::App;
-use crate::config::{ModelRole, ServerConfig};
+use crate::config::{AccessConfig, ModelRole, ServerConfig};
 use crate::frontends::slack::SlackState;
 use crate::ingest::indexer::NoProgress;
 use crate::providers::store::Access;
@@ -56,6 +56,8 @@ pub enum WebError {
          the wiki without a token (set {1}, or server.allow_open = true)"
     )]
     OpenToNetwork(String, String),
+    #[error("{0}: {1}")]
+    Tokens(String, String),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
@@ -68,9 +70,10 @@ pub enum WebError {
 pub struct WebState {
     pub answerer: Arc<dyn Answerer>,
     pub config: ServerConfig,
-    /// Bearer token; None = open (loopback only unless allowed).
-    token: Option<String>,
-    access: Access,
+    /// Accepted bearer tokens and who each one is; empty = open (loopback only unless allowed).
+    tokens: Vec<WebToken>,
+    /// Identities' extra acl groups (`[access.identities]`).
+    identities: AccessConfig,
     rate: RateLimiter,
     in_flight: Arc<Semaphore>,
     pub metrics: Metrics,
@@ -83,11 +86,18 @@ pub struct WebState {
 
 impl WebState {
     pub fn new(answerer: Arc<dyn Answerer>, config: ServerConfig, token: Option<String>) -> Self {
-        let access = Access::Groups(config.groups.clone());
+        let tokens = token
+            .filter(|t| !t.trim().is_empty())
+            .map(|token| WebToken {
+                identity: "web".into(),
+                token,
+            })
+            .into_iter()
+            .collect();
         Self {
             answerer,
-            token: token.filter(|t| !t.trim().is_empty()),
-            access,
+            tokens,
+            identities: AccessConfig::default(),
             rate: RateLimiter::new(config.rate_per_minute),
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             metrics: Metrics::default(),
@@ -95,6 +105,25 @@ impl WebState {
             stop_answers: CancellationToken::new(),
             eval_dir: None,
             config,
+        }
+    }
+
+    /// Named tokens (identity `web:<name>` each) and the identities' acl groups.
+    pub fn with_identities(mut self, named: Vec<WebToken>, identities: AccessConfig) -> Self {
+        self.tokens.extend(named);
+        self.identities = identities;
+        self
+    }
+
+    /// Who a request without a token is (open servers only).
+    fn anonymous(&self) -> Caller {
+        self.caller("web")
+    }
+
+    fn caller(&self, identity: &str) -> Caller {
+        Caller {
+            identity: identity.to_string(),
+            access: Access::Groups(self.identities.groups_for(identity, &self.config.groups)),
         }
     }
 
@@ -123,8 +152,8 @@ impl WebState {
             .map_err(|_| ApiError::busy(self.config.max_in_flight))
     }
 
-    fn request(&self, question: String, history: Vec<Turn>) -> AskRequest {
-        let mut request = AskRequest::new(question, self.access.clone());
+    fn request(&self, caller: &Caller, question: String, history: Vec<Turn>) -> AskRequest {
+        let mut request = AskRequest::new(question, caller.access.clone());
         request.history = history;
         request
     }
@@ -265,11 +294,75 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn auth(State(state): State<Arc<WebState>>, request: Request, next: Next) -> Response {
-    if let Some(expected) = &state.token {
+/// One accepted bearer token and the identity it stands for.
+#[derive(Clone)]
+pub struct WebToken {
+    pub identity: String,
+    pub token: String,
+}
+
+/// Who is asking, as established by [`auth`]: read by every handler that answers.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: String,
+    pub access: Access,
+}
+
+/// Parses `name=token` pairs (one per line or comma-separated) into `web:<name>` identities.
+pub fn named_tokens(raw: &str, var: &str) -> Result<Vec<WebToken>, WebError> {
+    let mut out: Vec<WebToken> = Vec::new();
+    for item in raw
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let Some((name, token)) = item.split_once('=') else {
+            return Err(WebError::Tokens(
+                var.to_string(),
+                "expected name=token".into(),
+            ));
+        };
+        let (name, token) = (name.trim(), token.trim());
+        if name.is_empty() || token.len() < 8 {
+            return Err(WebError::Tokens(
+                var.to_string(),
+                format!("{name:?}: needs a name and a token of at least 8 characters"),
+            ));
+        }
+        if out.iter().any(|t| t.token == token) {
+            return Err(WebError::Tokens(
+                var.to_string(),
+                format!("{name:?}: token used twice"),
+            ));
+        }
+        out.push(WebToken {
+            identity: format!("web:{name}"),
+            token: token.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+async fn auth(State(state): State<Arc<WebState>>, mut request: Request, next: Next) -> Response {
+    let caller = if state.tokens.is_empty() {
+        state.anonymous()
+    } else {
         match bearer(request.headers()) {
-            Some(given) if same_secret(given, expected) => {}
-            Some(_) => return ApiError::unauthorized("the bearer token is wrong").into_response(),
+            // Every token is compared (in constant time), so timing tells nothing either.
+            Some(given) => {
+                let found = state
+                    .tokens
+                    .iter()
+                    .filter(|t| same_secret(given, &t.token))
+                    .map(|t| t.identity.clone())
+                    .next_back();
+                match found {
+                    Some(identity) => state.caller(&identity),
+                    None => {
+                        return ApiError::unauthorized("the bearer token is wrong").into_response();
+                    }
+                }
+            }
             None => {
                 return ApiError::unauthorized(
                     "this server needs a bearer token (Authorization: Bearer ...)",
@@ -277,7 +370,8 @@ async fn auth(State(state): State<Arc<WebState>>, request: Request, next: Next) 
                 .into_response();
             }
         }
-    }
+    };
+    request.extensions_mut().insert(caller);
     next.run(request).await
 }
 
@@ -300,18 +394,26 @@ async fn rate_limit(State(state): State<Arc<WebState>>, request: Request, next: 
     next.run(request).await
 }
 
-/// Reads the token from the configured env variable and checks it may serve on `addr`.
-pub fn token_for(config: &ServerConfig, addr: SocketAddr) -> Result<Option<String>, WebError> {
-    let token = std::env::var(&config.token_env)
-        .ok()
-        .filter(|t| !t.trim().is_empty());
-    if token.is_none() && !addr.ip().is_loopback() && !config.allow_open {
+/// Refuses to serve without any token on a non-loopback address unless `server.allow_open`.
+pub fn check_open(
+    config: &ServerConfig,
+    addr: SocketAddr,
+    has_token: bool,
+) -> Result<(), WebError> {
+    if !has_token && !addr.ip().is_loopback() && !config.allow_open {
         return Err(WebError::OpenToNetwork(
             addr.to_string(),
             config.token_env.clone(),
         ));
     }
-    Ok(token)
+    Ok(())
+}
+
+/// The shared token from the configured env variable, if set.
+pub fn token_for(config: &ServerConfig) -> Option<String> {
+    std::env::var(&config.token_env)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
 }
 
 /// `skiff serve`: loads every role's model (so the first question is not slow and a broken
@@ -327,7 +429,12 @@ pub async fn serve(
         addr: config.listen.clone(),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an address:port"),
     })?;
-    let token = token_for(&config, addr)?;
+    let token = token_for(&config);
+    let named = match std::env::var(&config.tokens_env) {
+        Ok(raw) => named_tokens(&raw, &config.tokens_env)?,
+        Err(_) => Vec::new(),
+    };
+    check_open(&config, addr, token.is_some() || !named.is_empty())?;
     preload_models(&app).await?;
     let listener = TcpListener::bind(addr)
         .await
@@ -354,11 +461,17 @@ pub async fn serve(
                 &app.config.slack,
                 shutdown.child_token(),
             )?
-            .with_memory_dir(memory),
+            .with_memory_dir(memory)
+            .with_identities(app.config.access.clone()),
         ))
     };
     let eval_dir = app.config.store.data_dir.join("eval");
-    let state = Arc::new(WebState::new(answerer, config, token).with_eval_dir(eval_dir));
+    let identities = app.config.access.clone();
+    let state = Arc::new(
+        WebState::new(answerer, config, token)
+            .with_identities(named, identities)
+            .with_eval_dir(eval_dir),
+    );
     if !ingest.is_empty() {
         tokio::spawn(ingest_in_background(
             Arc::clone(&app),
@@ -394,7 +507,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
     let local = listener.local_addr()?;
-    let open = if state.token.is_some() {
+    let open = if !state.tokens.is_empty() {
         "bearer token required"
     } else {
         "no token (loopback only)"

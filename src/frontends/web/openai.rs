@@ -7,18 +7,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api::{MAX_HISTORY, Outcome, check_question, spawn_answer, sse};
-use super::{ApiError, MODEL_ID, WebState};
+use super::{ApiError, Caller, MODEL_ID, WebState};
 use crate::agent::{Answer, Turn};
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +159,7 @@ pub async fn models() -> Json<Value> {
 
 pub async fn chat_completions(
     State(state): State<Arc<WebState>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<ChatBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(ApiError::from_json)?;
@@ -175,7 +176,7 @@ pub async fn chat_completions(
     check_question(&question)?;
     let id = completion_id();
     let created = now_secs();
-    let (progress, done, guard) = spawn_answer(state, question, history)?;
+    let (progress, done, guard) = spawn_answer(state, &caller, question, history)?;
     if !body.stream {
         // Progress is not shown here; the guard cancels the work if the client goes away.
         let _guard = guard;

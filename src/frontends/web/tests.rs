@@ -26,6 +26,8 @@ struct Scripted {
     delay: Duration,
     calls: AtomicUsize,
     cancelled: AtomicBool,
+    /// The access of every request, in order.
+    seen: std::sync::Mutex<Vec<crate::providers::store::Access>>,
 }
 
 #[async_trait::async_trait]
@@ -37,6 +39,9 @@ impl Answerer for Scripted {
         cancel: CancellationToken,
     ) -> Result<Answer, AgentError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push(request.access.clone());
+        }
         // Work that is dropped before it ends (timeout, client gone) counts as cancelled, as
         // for the real agent, whose model calls stop when their futures are dropped.
         let unfinished = Unfinished(&self.cancelled);
@@ -615,14 +620,16 @@ fn token_is_required_off_loopback() {
     };
     let lan: SocketAddr = "0.0.0.0:8080".parse().unwrap();
     let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-    let err = token_for(&cfg, lan).unwrap_err().to_string();
+    assert!(token_for(&cfg).is_none());
+    let err = check_open(&cfg, lan, false).unwrap_err().to_string();
     assert!(err.contains("SKIFF_TEST_NO_SUCH_TOKEN_VAR"), "{err}");
-    assert!(token_for(&cfg, local).unwrap().is_none());
+    check_open(&cfg, local, false).unwrap();
+    check_open(&cfg, lan, true).unwrap();
     let open = ServerConfig {
         allow_open: true,
         ..cfg
     };
-    assert!(token_for(&open, lan).unwrap().is_none());
+    check_open(&open, lan, false).unwrap();
 }
 
 #[tokio::test]
@@ -662,4 +669,79 @@ async fn eval_page_is_open_and_its_data_needs_the_token_and_a_report() {
     assert_eq!(v["report"]["file"], "knowledge/questions.jsonl");
     assert_eq!(v["report"]["scores"][0]["id"], "q01");
     assert!(v["chart_svg"].as_str().unwrap().starts_with("<svg"));
+}
+
+/// Each named token is its own identity, with its own acl groups on every answering route.
+#[tokio::test]
+async fn each_token_reads_its_identitys_groups_on_every_route() {
+    use crate::config::AccessConfig;
+    use crate::providers::store::Access;
+    let answerer = Arc::new(Scripted::default());
+    let named = named_tokens("alice=alice-token-1, bob=bob-token-22", "SKIFF_WEB_TOKENS").unwrap();
+    let mut identities = AccessConfig::default();
+    identities
+        .identities
+        .insert("web:alice".into(), vec!["hr".into()]);
+    let cfg = ServerConfig {
+        groups: vec!["staff".into()],
+        ..config()
+    };
+    let state = Arc::new(
+        WebState::new(
+            Arc::clone(&answerer) as Arc<dyn Answerer>,
+            cfg,
+            Some(TOKEN.into()),
+        )
+        .with_identities(named, identities),
+    );
+    let r = router(state);
+    let as_token = |token: &str, uri: &str, body: Value| {
+        Request::post(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let ask = json!({ "question": "What are the salary bands?" });
+    let chat =
+        json!({ "model": "skiff", "messages": [{ "role": "user", "content": "Salary bands?" }] });
+    for (token, uri, body) in [
+        ("alice-token-1", "/api/ask", &ask),
+        ("bob-token-22", "/api/ask", &ask),
+        (TOKEN, "/api/ask", &ask),
+        ("alice-token-1", "/v1/chat/completions", &chat),
+        ("bob-token-22", "/v1/chat/completions", &chat),
+        ("bob-token-22", "/api/ask/stream", &ask),
+    ] {
+        let (status, _, body) = send(&r, as_token(token, uri, body.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    }
+    let (status, _, _) = send(&r, as_token("carol-token-333", "/api/ask", ask.clone())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let groups = |g: &[&str]| Access::Groups(g.iter().map(|s| s.to_string()).collect());
+    assert_eq!(
+        *answerer.seen.lock().unwrap(),
+        vec![
+            groups(&["staff", "hr"]),
+            groups(&["staff"]),
+            groups(&["staff"]),
+            groups(&["staff", "hr"]),
+            groups(&["staff"]),
+            groups(&["staff"]),
+        ]
+    );
+}
+
+#[test]
+fn named_tokens_are_parsed_and_bad_ones_named() {
+    let t = named_tokens("alice=aaaaaaaa\n bob = bbbbbbbb ,", "V").unwrap();
+    let ids: Vec<&str> = t.iter().map(|t| t.identity.as_str()).collect();
+    assert_eq!(ids, ["web:alice", "web:bob"]);
+    for bad in ["alice", "=aaaaaaaa", "alice=short", "a=aaaaaaaa,b=aaaaaaaa"] {
+        let err = named_tokens(bad, "SKIFF_WEB_TOKENS")
+            .err()
+            .expect(bad)
+            .to_string();
+        assert!(err.contains("SKIFF_WEB_TOKENS"), "{bad}: {err}");
+    }
 }
