@@ -18,6 +18,8 @@ pub mod bench;
 pub mod config;
 pub mod eval;
 pub mod frontends;
+#[cfg(test)]
+mod fuzz;
 pub mod ingest;
 pub mod prompts;
 pub mod providers;

@@ -240,6 +240,16 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Search under load: N clients searching at once for S seconds (requests/s, p50/p99,
+    /// errors, peak memory) over the configured store (ingest something first).
+    Load {
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Local chat model (mistral.rs) prompt/decode tokens/s vs llama.cpp on the same GGUF.
     Llm {
         /// A name under [models.local].
@@ -482,6 +492,35 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 );
             } else {
                 cli::print_eval(&summary, &scores);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Load {
+                    concurrency,
+                    seconds,
+                    json,
+                },
+        } => {
+            let app = std::sync::Arc::new(App::build(config).await?);
+            let b = skiff::bench::search_load(app, concurrency, seconds, cancel).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&b)?);
+            } else {
+                println!(
+                    "search load: {} clients for {:.1} s over {} chunks: {} requests, {} errors, \
+                     {:.1} requests/s, p50 {:.1} ms, p99 {:.1} ms, peak RSS {} MiB",
+                    b.concurrency,
+                    b.seconds,
+                    b.chunks_in_store,
+                    b.requests,
+                    b.errors,
+                    b.requests_per_second,
+                    b.p50_ms,
+                    b.p99_ms,
+                    b.peak_rss_mib
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -381,23 +381,108 @@ pub struct ServeBench {
     pub failed: usize,
     pub answered_p50_ms: u64,
     pub answered_p95_ms: u64,
+    pub answered_p99_ms: u64,
     pub requests_per_minute: f64,
     /// Resident memory (MiB) before the first round and after each round.
     pub rss_mib: Vec<u64>,
+    /// Highest resident memory of the process so far (VmHWM).
+    pub peak_rss_mib: u64,
 }
 
-/// Resident set size of this process in MiB (0 where /proc is missing).
-pub fn rss_mib() -> u64 {
+/// A line of /proc/self/status in MiB (0 where /proc is missing).
+fn status_mib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.split_whitespace().next())
                 .and_then(|v| v.parse::<u64>().ok())
         })
         .map(|kib| kib / 1024)
         .unwrap_or(0)
+}
+
+/// Peak resident set size of this process in MiB.
+pub fn peak_rss_mib() -> u64 {
+    status_mib("VmHWM:")
+}
+
+/// `skiff bench load`: searches (query embedding + hybrid store query) from `concurrency`
+/// clients at once for `seconds`, as fast as they are answered.
+#[derive(Debug, Serialize)]
+pub struct LoadBench {
+    pub concurrency: usize,
+    pub seconds: f64,
+    pub requests: usize,
+    pub errors: usize,
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub peak_rss_mib: u64,
+    pub chunks_in_store: u64,
+}
+
+pub async fn search_load(
+    app: std::sync::Arc<App>,
+    concurrency: usize,
+    seconds: f64,
+    cancel: CancellationToken,
+) -> Result<LoadBench, BenchError> {
+    let chunks_in_store = app.store.count().await?;
+    let deadline = Instant::now() + std::time::Duration::from_secs_f64(seconds.max(0.1));
+    let started = Instant::now();
+    let clients = (0..concurrency.max(1)).map(|c| {
+        let app = std::sync::Arc::clone(&app);
+        let cancel = cancel.clone();
+        async move {
+            let (mut lat, mut errors, mut n) = (Vec::new(), 0usize, c);
+            while Instant::now() < deadline && !cancel.is_cancelled() {
+                let topic = TOPICS[n % TOPICS.len()];
+                let query = format!("who approves step {} of the {topic} procedure", n % 9);
+                n += concurrency;
+                let t = Instant::now();
+                match crate::search::search(
+                    app.embedder.as_ref(),
+                    app.store.as_ref(),
+                    &query,
+                    app.config.search.k,
+                    app.config.search.prefetch,
+                    Access::Groups(Vec::new()),
+                )
+                .await
+                {
+                    Ok(_) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Err(_) => errors += 1,
+                }
+            }
+            (lat, errors)
+        }
+    });
+    let results = futures::future::join_all(clients).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut lat: Vec<f64> = results
+        .iter()
+        .flat_map(|(l, _)| l.iter().copied())
+        .collect();
+    let errors = results.iter().map(|(_, e)| e).sum();
+    lat.sort_by(f64::total_cmp);
+    Ok(LoadBench {
+        concurrency: concurrency.max(1),
+        seconds: elapsed,
+        requests: lat.len() + errors,
+        errors,
+        requests_per_second: lat.len() as f64 / elapsed.max(1e-9),
+        p50_ms: percentile(&lat, 0.5),
+        p99_ms: percentile(&lat, 0.99),
+        peak_rss_mib: peak_rss_mib(),
+        chunks_in_store,
+    })
+}
+
+/// Resident set size of this process in MiB (0 where /proc is missing).
+pub fn rss_mib() -> u64 {
+    status_mib("VmRSS:")
 }
 
 pub async fn serve_bench(
@@ -481,11 +566,13 @@ pub async fn serve_bench(
         failed,
         answered_p50_ms: percentile(&answered, 0.5),
         answered_p95_ms: percentile(&answered, 0.95),
+        answered_p99_ms: percentile(&answered, 0.99),
         requests_per_minute: if minutes > 0.0 {
             answered.len() as f64 / minutes
         } else {
             0.0
         },
         rss_mib: rss,
+        peak_rss_mib: peak_rss_mib(),
     })
 }

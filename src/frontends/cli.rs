@@ -442,16 +442,21 @@ pub fn print_serve_bench(b: &crate::bench::ServeBench) {
         b.requests, b.answered, b.refused, b.failed
     );
     println!(
-        "  answered latency   p50 {:.1} s, p95 {:.1} s",
+        "  answered latency   p50 {:.1} s, p95 {:.1} s, p99 {:.1} s",
         b.answered_p50_ms as f64 / 1000.0,
-        b.answered_p95_ms as f64 / 1000.0
+        b.answered_p95_ms as f64 / 1000.0,
+        b.answered_p99_ms as f64 / 1000.0
     );
     println!(
         "  throughput         {:.2} answers/min",
         b.requests_per_minute
     );
     let rss: Vec<String> = b.rss_mib.iter().map(u64::to_string).collect();
-    println!("  RSS by round       {} MiB", rss.join(" -> "));
+    println!(
+        "  RSS by round       {} MiB (peak {} MiB)",
+        rss.join(" -> "),
+        b.peak_rss_mib
+    );
 }
 
 pub fn print_ask_bench(b: &AskBench) {

@@ -30,7 +30,7 @@ use crate::config::{AccessConfig, SlackConfig};
 use crate::providers::store::Access;
 
 /// Requests signed longer ago than this are refused (Slack's own advice: replay protection).
-const MAX_AGE_SECS: i64 = 5 * 60;
+const MAX_AGE_SECS: u64 = 5 * 60;
 /// Event ids remembered for deduplication.
 const SEEN: usize = 10_000;
 /// Slack's limit for one section block's text.
@@ -233,7 +233,8 @@ pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8], now: i64) -> Resul
     let Ok(at) = ts.parse::<i64>() else {
         return Err(ApiError::unauthorized("bad X-Slack-Request-Timestamp"));
     };
-    if (now - at).abs() > MAX_AGE_SECS {
+    // abs_diff: a hostile timestamp (i64::MIN) must not overflow.
+    if now.abs_diff(at) > MAX_AGE_SECS {
         return Err(ApiError::unauthorized(
             "request timestamp is more than 5 minutes off (replayed?)",
         ));
