@@ -251,7 +251,7 @@ enum Envelope {
     #[serde(rename = "url_verification")]
     UrlVerification { challenge: String },
     #[serde(rename = "event_callback")]
-    EventCallback { event_id: String, event: Event },
+    EventCallback { event_id: String, event: Box<Event> },
     #[serde(other)]
     Other,
 }
