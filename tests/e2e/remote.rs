@@ -24,6 +24,16 @@ pub struct LlamaServer {
 
 impl LlamaServer {
     pub fn start(gguf: &str, threads: usize) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(gguf, threads, port)
+    }
+
+    /// On a given port: a server that went away can come back where its clients point.
+    pub fn start_on(gguf: &str, threads: usize, port: u16) -> Self {
         let python = std::env::var("SKIFF_PEERS_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| PathBuf::from("/var/tmp/skiff-peers"))
@@ -34,11 +44,6 @@ impl LlamaServer {
             python.display()
         );
         let model = config(std::path::Path::new("/tmp")).models.dir.join(gguf);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut child = Command::new(python)
             .arg(repo().join("scripts/llama_server.py"))
             .arg(&model)
@@ -76,6 +81,15 @@ impl LlamaServer {
             std::thread::sleep(Duration::from_millis(200));
         }
         panic!("llama server on {port} never became healthy");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base_url
+            .trim_end_matches("/v1")
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn model(&self, timeout: Duration) -> RemoteModel {

@@ -412,6 +412,55 @@ async fn acl_follows_the_token_on_the_api_and_the_openai_endpoint() {
     drop(served);
 }
 
+/// Failure and recovery without a restart: the model server goes away mid-run (a clear 502
+/// naming the model, not a hang or a 500), comes back on the same port (answers again, same
+/// `serve` process); then `serve` is killed with -9 while an answer is in flight, and a new
+/// `serve` on the same data dir opens the store and answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn model_server_outage_and_kill_9_recover() {
+    let data = knowledge_store().lock().await;
+    let llama = LlamaServer::start(CHAT_MODEL, 2);
+    let port = llama.port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &llama);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replace("timeout_secs = 600", "timeout_secs = 90");
+    text.push_str("\n[agent]\nroute = \"direct\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let served = Served::start(&cfg, data.path(), &[]);
+    let (status, body) = ask_json(&served.base, WEIGHT.0).await;
+    assert_eq!(status, 200, "{body}");
+
+    drop(llama);
+    let started = Instant::now();
+    let (status, body) = ask_json(&served.base, WEIGHT.0).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "model_error", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(150), "the outage hung the answer");
+    eprintln!("model server down: 502 in {:?}: {message}", started.elapsed());
+
+    let llama = LlamaServer::start_on(CHAT_MODEL, 2, port);
+    let (status, body) = ask_json(&served.base, WEIGHT.0).await;
+    assert_eq!(status, 200, "after the model server came back: {body}");
+
+    // kill -9 with an answer in flight, then a fresh serve on the same store.
+    let base = served.base.clone();
+    let in_flight = tokio::spawn(async move { ask_json(&base, SRE.0).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut served = served;
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    let (status, _) = in_flight.await.unwrap_or((0, Value::Null));
+    assert_ne!(status, 200, "the answer could not have finished");
+    let again = Served::start(&cfg, data.path(), &[]);
+    let (status, body) = ask_json(&again.base, DESK.0).await;
+    assert_eq!(status, 200, "after kill -9: {body}");
+    drop(again);
+    drop(llama);
+}
+
 /// `skiff eval --out` writes the report and chart; `serve` shows them at /eval (data behind the
 /// token), checked over HTTP and in the browser.
 #[tokio::test(flavor = "multi_thread")]

@@ -90,7 +90,15 @@ impl ApiError {
                 tracing::warn!(error = %e, "model failed");
                 Self::new(StatusCode::BAD_GATEWAY, "model_error", e.to_string())
             }
-            AgentError::Search(_) | AgentError::Prompt(_) => {
+            AgentError::Search(_) => {
+                tracing::warn!(error = %e, "search failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "search_unavailable",
+                    format!("the wiki cannot be searched right now: {e}"),
+                )
+            }
+            AgentError::Prompt(_) => {
                 tracing::error!(error = %e, "answer failed");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
             }
