@@ -10,6 +10,7 @@ cases="${1:-20000}"
 secs="${2:-300}"
 targets=(
   loaders_take_arbitrary_bytes
+  loaders_take_arbitrary_text
   mutated_pages_load_and_chunk_within_limits
   config_parsing_never_panics
   plan_validation_never_panics

@@ -122,6 +122,11 @@ impl App {
     }
 }
 
+/// Where a chat front end (`telegram`, `slack`) keeps its conversations, one file each.
+pub fn conversations_dir(config: &Config, front_end: &str) -> PathBuf {
+    config.store.data_dir.join("conversations").join(front_end)
+}
+
 /// Where the embedded store lives.
 pub fn store_path(config: &Config) -> PathBuf {
     config

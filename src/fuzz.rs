@@ -136,6 +136,18 @@ proptest! {
         let _ = load(&bytes, format, "page");
     }
 
+    /// Any text (valid UTF-8, so the parsers themselves run), shards of markup mixed in.
+    #[test]
+    fn loaders_take_arbitrary_text(
+        parts in prop::collection::vec(prop_oneof!["\\PC{0,40}", prop::sample::select(SHARDS).prop_map(str::to_string)], 0..40),
+        format in any_format(),
+    ) {
+        let text = parts.concat();
+        if let Ok(doc) = load(text.as_bytes(), format, "page") {
+            prop_assert!(doc.sections.iter().any(|s| !s.blocks.is_empty()));
+        }
+    }
+
     /// Mutated real pages: loaded documents are well formed, and chunking them respects the
     /// limits, numbers chunks in order and loses no words of the document.
     #[test]

@@ -423,12 +423,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             skiff::frontends::web::preload_models(&app).await?;
             let grace = std::time::Duration::from_secs(app.config.server.shutdown_grace_secs);
             let slack = app.config.slack.clone();
-            let memory = app
-                .config
-                .store
-                .data_dir
-                .join("conversations")
-                .join("slack");
+            let memory = app::conversations_dir(&app.config, "slack");
             let identities = app.config.access.clone();
             skiff::frontends::slack::serve(app, &slack, identities, memory, grace, cancel).await?;
             Ok(ExitCode::SUCCESS)

@@ -325,12 +325,7 @@ pub async fn run(
             "skiff telegram: telegram.allow_users and allow_chats are empty: everyone gets the refusal"
         );
     }
-    let memory = app
-        .config
-        .store
-        .data_dir
-        .join("conversations")
-        .join("telegram");
+    let memory = crate::app::conversations_dir(&app.config, "telegram");
     let answerer: Arc<dyn Answerer> = app;
     let state = Arc::new(
         TelegramState::new(answerer, &config, shutdown.child_token()).with_memory_dir(memory),

@@ -156,6 +156,11 @@ fn split_table(text: &str, budget: usize, tokens: &dyn TokenCounter) -> Vec<(Str
     if !rows.is_empty() {
         out.push((format!("{header}\n{}", rows.join("\n")), used));
     }
+    // Every row was too big to sit under the header (found by fuzzing): keep the header's own
+    // words as a piece, or they would be in no chunk at all.
+    if !out.iter().any(|(text, _)| text.starts_with(&header)) {
+        out.insert(0, (header, header_n));
+    }
     out
 }
 

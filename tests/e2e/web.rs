@@ -438,8 +438,14 @@ async fn model_server_outage_and_kill_9_recover() {
     assert_eq!(body["error"]["code"], "model_error", "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(!message.is_empty(), "{body}");
-    assert!(started.elapsed() < Duration::from_secs(150), "the outage hung the answer");
-    eprintln!("model server down: 502 in {:?}: {message}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(150),
+        "the outage hung the answer"
+    );
+    eprintln!(
+        "model server down: 502 in {:?}: {message}",
+        started.elapsed()
+    );
 
     let llama = LlamaServer::start_on(CHAT_MODEL, 2, port);
     let (status, body) = ask_json(&served.base, WEIGHT.0).await;

@@ -449,12 +449,7 @@ pub async fn serve(
         None
     } else {
         eprintln!("skiff serve: Slack events at POST /slack/events");
-        let memory = app
-            .config
-            .store
-            .data_dir
-            .join("conversations")
-            .join("slack");
+        let memory = crate::app::conversations_dir(&app.config, "slack");
         Some(Arc::new(
             SlackState::from_env(
                 Arc::clone(&answerer),

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::{
     Access, ChunkPayload, ChunkPoint, ExportPage, PUBLIC, SearchHit, SearchQuery, SourceState,
-    StoreError, VectorStore,
+    StoreError, VectorStore, add_source_entry,
 };
 
 const DENSE: &str = "dense";
@@ -302,21 +302,7 @@ impl VectorStore for EdgeStore {
                 for r in records {
                     let id = uuid_of(&r.id)?;
                     let p = r.payload.map(|p| p.0).unwrap_or_default();
-                    let source = p.get("source").and_then(|v| v.as_str());
-                    let index = p.get("chunk_index").and_then(|v| v.as_u64());
-                    let hash = p.get("content_hash").and_then(|v| v.as_str());
-                    let count = p.get("chunk_count").and_then(|v| v.as_u64());
-                    let (Some(source), Some(index), Some(hash), Some(count)) =
-                        (source, index, hash, count)
-                    else {
-                        return Err(StoreError::Payload(format!("point {id}")));
-                    };
-                    out.entry(source.to_string()).or_default().points.push((
-                        id,
-                        index as u32,
-                        hash.to_string(),
-                        count as u32,
-                    ));
+                    add_source_entry(&mut out, id, &p)?;
                 }
                 match next {
                     Some(n) => offset = Some(n),

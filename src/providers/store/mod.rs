@@ -111,6 +111,28 @@ impl SourceState {
     }
 }
 
+/// The sync fields ([`VectorStore::sources`]) of one stored point, added to `out`.
+pub(crate) fn add_source_entry(
+    out: &mut BTreeMap<String, SourceState>,
+    id: Uuid,
+    payload: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), StoreError> {
+    let source = payload.get("source").and_then(|v| v.as_str());
+    let index = payload.get("chunk_index").and_then(|v| v.as_u64());
+    let hash = payload.get("content_hash").and_then(|v| v.as_str());
+    let count = payload.get("chunk_count").and_then(|v| v.as_u64());
+    let (Some(source), Some(index), Some(hash), Some(count)) = (source, index, hash, count) else {
+        return Err(StoreError::Payload(format!("point {id}")));
+    };
+    out.entry(source.to_string()).or_default().points.push((
+        id,
+        index as u32,
+        hash.to_string(),
+        count as u32,
+    ));
+    Ok(())
+}
+
 /// Who is asking: decides which acl groups a query may read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {

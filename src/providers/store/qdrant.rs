@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::edge::{keyword_encoder, keyword_vector};
 use super::{
     Access, ChunkPayload, ChunkPoint, ExportPage, PUBLIC, SearchHit, SearchQuery, SourceState,
-    StoreError, VectorStore,
+    StoreError, VectorStore, add_source_entry,
 };
 use crate::config::QdrantConfig;
 
@@ -318,21 +318,7 @@ impl VectorStore for QdrantStore {
             for r in page.result {
                 let id = uuid_of(r.id.as_ref())?;
                 let p = json_of(r.payload);
-                let source = p.get("source").and_then(|v| v.as_str());
-                let index = p.get("chunk_index").and_then(|v| v.as_u64());
-                let hash = p.get("content_hash").and_then(|v| v.as_str());
-                let count = p.get("chunk_count").and_then(|v| v.as_u64());
-                let (Some(source), Some(index), Some(hash), Some(count)) =
-                    (source, index, hash, count)
-                else {
-                    return Err(StoreError::Payload(format!("point {id}")));
-                };
-                out.entry(source.to_string()).or_default().points.push((
-                    id,
-                    index as u32,
-                    hash.to_string(),
-                    count as u32,
-                ));
+                add_source_entry(&mut out, id, &p)?;
             }
             match page.next_page_offset {
                 Some(n) => offset = Some(n),
