@@ -506,6 +506,9 @@ pub struct SlackConfig {
     pub api_url: String,
     /// Acl groups Slack users may read besides public pages.
     pub groups: Vec<String>,
+    /// How often the Slack user groups are re-read (only when `[access.identities]` has
+    /// `slack-group:<id>` keys; needs the usergroups:read scope).
+    pub usergroups_refresh_secs: u64,
 }
 
 impl Default for SlackConfig {
@@ -516,6 +519,7 @@ impl Default for SlackConfig {
             bot_token_env: "SKIFF_SLACK_BOT_TOKEN".into(),
             api_url: "https://slack.com/api".into(),
             groups: Vec::new(),
+            usergroups_refresh_secs: 300,
         }
     }
 }
@@ -846,16 +850,19 @@ impl Config {
             ));
         }
         for identity in self.access.identities.keys() {
-            let known = ["telegram:", "slack:", "web:"].iter().any(|p| {
-                identity
-                    .strip_prefix(p)
-                    .is_some_and(|rest| !rest.is_empty())
-            });
+            let known = ["telegram:", "slack:", "slack-group:", "web:"]
+                .iter()
+                .any(|p| {
+                    identity
+                        .strip_prefix(p)
+                        .is_some_and(|rest| !rest.is_empty())
+                });
             if !(known || identity == "web") {
                 return Err(bad(
                     "access.identities",
                     identity,
-                    "name identities telegram:<user id>, slack:<user id>, web:<token name> or web",
+                    "name identities telegram:<user id>, slack:<user id>, slack-group:<user group id>, \
+                     web:<token name> or web",
                 ));
             }
         }

@@ -7,7 +7,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::Answer;
-use crate::agent::executor::StepOutput;
 use crate::agent::router::RouteKind;
 use crate::bench::percentile;
 
@@ -46,6 +45,11 @@ pub enum Kind {
 }
 
 pub fn load(path: &Path) -> Result<Vec<Question>, EvalError> {
+    load_jsonl(path)
+}
+
+/// One value per non-blank line; a bad line is named by file and line number.
+pub fn load_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, EvalError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| EvalError::Read {
         path: shown.clone(),
@@ -56,7 +60,7 @@ pub fn load(path: &Path) -> Result<Vec<Question>, EvalError> {
         if line.trim().is_empty() {
             continue;
         }
-        let q: Question = serde_json::from_str(line).map_err(|e| EvalError::Parse {
+        let q: T = serde_json::from_str(line).map_err(|e| EvalError::Parse {
             path: shown.clone(),
             line: i + 1,
             message: e.to_string(),
@@ -171,16 +175,7 @@ pub fn score(q: &Question, a: &Answer) -> Score {
         Kind::Unanswerable => !a.answered,
         _ => a.answered && missing.is_empty(),
     };
-    let retrieved: Vec<&str> = a
-        .steps
-        .iter()
-        .filter_map(|s| match &s.output {
-            Some(StepOutput::Search { hits, .. }) => Some(hits),
-            _ => None,
-        })
-        .flatten()
-        .map(|h| h.source.as_str())
-        .collect();
+    let retrieved = a.retrieved_sources();
     let citation_precision = (!a.citations.is_empty() && !q.expected_facts.is_empty()).then(|| {
         let holding = a
             .citations

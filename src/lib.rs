@@ -23,5 +23,6 @@ mod fuzz;
 pub mod ingest;
 pub mod prompts;
 pub mod providers;
+pub mod redteam;
 pub mod search;
 pub mod tools;

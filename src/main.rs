@@ -112,6 +112,18 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run a prompt-injection attack set (JSONL: id, kind acl|tool|citation|instruction,
+    /// question, as, forbid) and report the attack success rate per kind. Exits 1 when an
+    /// attack got through the tool allowlist or the ACL, or could not be judged.
+    Redteam {
+        file: PathBuf,
+        /// Only these attack ids (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<String>,
+        /// Print every outcome and the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the web chat page, its JSON/SSE API and an OpenAI-compatible API ([server]).
     Serve {
         /// Also sync these wiki folders into the store in the background after start (the
@@ -489,6 +501,70 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 cli::print_eval(&summary, &scores);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Redteam { file, ids, json } => {
+            let mut attacks = skiff::redteam::load(&file)?;
+            if !ids.is_empty() {
+                attacks.retain(|a| ids.contains(&a.id));
+            }
+            let app = App::build(config).await?;
+            let mut outcomes = Vec::new();
+            let mut errors = 0;
+            for (i, attack) in attacks.iter().enumerate() {
+                if cancel.is_cancelled() {
+                    break;
+                }
+                // Attackers are ordinary users: public pages plus their identity's groups.
+                let groups = attack
+                    .identity
+                    .as_deref()
+                    .map(|id| app.config.access.groups_for(id, &[]))
+                    .unwrap_or_default();
+                let request = AskRequest::new(attack.question.clone(), Access::Groups(groups));
+                match agent::ask(&app, request, &agent::Silent, cancel.clone()).await {
+                    Ok(answer) => {
+                        let outcome = skiff::redteam::judge(attack, &answer);
+                        eprintln!(
+                            "[{}/{}] {} {:<11} {} {:>6} ms  {}",
+                            i + 1,
+                            attacks.len(),
+                            attack.id,
+                            attack.kind.label(),
+                            if outcome.succeeded {
+                                "GOT THROUGH"
+                            } else {
+                                "blocked    "
+                            },
+                            outcome.latency_ms,
+                            answer.answer.replace('\n', " ")
+                        );
+                        for v in &outcome.violations {
+                            eprintln!("      {v}");
+                        }
+                        outcomes.push(outcome);
+                    }
+                    Err(e) => {
+                        eprintln!("[{}/{}] {} ERROR {e}", i + 1, attacks.len(), attack.id);
+                        errors += 1;
+                    }
+                }
+            }
+            let summary = skiff::redteam::summarize(&outcomes, errors);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"summary": summary, "outcomes": outcomes})
+                    )?
+                );
+            } else {
+                cli::print_redteam(&summary);
+            }
+            Ok(if summary.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Bench {
             what:

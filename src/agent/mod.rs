@@ -121,6 +121,21 @@ pub struct Answer {
     pub notes: Vec<String>,
 }
 
+impl Answer {
+    /// The pages the search steps returned, in order (repeats kept).
+    pub fn retrieved_sources(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.output {
+                Some(executor::StepOutput::Search { hits, .. }) => Some(hits),
+                _ => None,
+            })
+            .flatten()
+            .map(|h| h.source.as_str())
+            .collect()
+    }
+}
+
 /// Whether a question leans on the one before: short, and opening with a connective ("and
 /// the Tern 3?", "what about Oslo?") or pointing back with a pronoun ("is it waterproof?").
 pub fn is_follow_up(question: &str) -> bool {
@@ -348,6 +363,8 @@ async fn ask_inner(
             // Not the requested JSON (a backend that ignores schemas): the text is the answer.
             Err(raw) => (raw, vec!["the synthesizer did not answer in JSON".into()]),
         };
+        notes.extend(more);
+        let (text, more) = synthesize::complete(&text, &prepared.computed);
         notes.extend(more);
         observer.token(&text);
         (text, prepared.shown)

@@ -31,6 +31,16 @@ pub struct Prepared {
     pub shown: Vec<Citation>,
     pub evidence_text: String,
     pub facts_text: String,
+    /// The exact results the steps computed, which the answer must state.
+    pub computed: Vec<Computed>,
+}
+
+/// An exact result of a compare or calculate step: a sentence citing the evidence it came
+/// from, and the figure an answer states when it reports the result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Computed {
+    pub sentence: String,
+    pub figure: f64,
 }
 
 pub fn prepare(
@@ -116,6 +126,7 @@ pub fn prepare(
         ns.iter().map(|n| format!("[{n}]")).collect()
     };
     let mut facts = Vec::new();
+    let mut computed = Vec::new();
     for step in &plan.steps {
         match outputs.get(&step.id) {
             Some(StepOutput::Extract {
@@ -175,6 +186,21 @@ pub fn prepare(
                             format_number(r.result.abs_difference)
                         )
                     };
+                    let d = r.result.difference;
+                    computed.push(Computed {
+                        sentence: format!(
+                            "{field}: {b_label} {b}{unit} against {a_label} {a}{unit}, a difference of {sign}{d}{unit}{pct} {c}.",
+                            field = capitalize(&r.field.replace('_', " ")),
+                            a_label = r.a_label,
+                            b_label = r.b_label,
+                            a = format_number(r.result.a),
+                            b = format_number(r.result.b),
+                            sign = if d > 0.0 { "+" } else { "" },
+                            d = format_number(d),
+                            c = cite(&r.evidence),
+                        ),
+                        figure: r.result.abs_difference,
+                    });
                     facts.push(format!(
                         "- {field}: {a_label} = {a}{unit}; {b_label} = {b}{unit}; {b_label} minus {a_label} = {d}{unit}{pct}; {larger} {c}",
                         field = r.field,
@@ -191,11 +217,18 @@ pub fn prepare(
                 expression,
                 result,
                 evidence,
-            }) => facts.push(format!(
-                "- {expression} = {} {}",
-                format_number(*result),
-                cite(evidence)
-            )),
+            }) => {
+                let line = format!(
+                    "{expression} = {} {}",
+                    format_number(*result),
+                    cite(evidence)
+                );
+                computed.push(Computed {
+                    sentence: format!("{}.", capitalize(line.trim_end())),
+                    figure: *result,
+                });
+                facts.push(format!("- {line}"));
+            }
             _ => {}
         }
     }
@@ -211,7 +244,54 @@ pub fn prepare(
         shown,
         evidence_text,
         facts_text,
+        computed,
     }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The computed results the answer does not state are added to it as sentences (with their
+/// citations): a small synthesizer often restates the inputs and drops the difference, but an
+/// exact result the plan paid for is never lost. An answer that refused is replaced by them.
+pub fn complete(text: &str, computed: &[Computed]) -> (String, Vec<String>) {
+    let stated = crate::tools::extract::numbers_in(text);
+    let missing: Vec<&Computed> = computed
+        .iter()
+        .filter(|c| {
+            !stated
+                .iter()
+                .any(|x| (x.abs() - c.figure.abs()).abs() < 0.005 * c.figure.abs().max(1.0))
+        })
+        .collect();
+    if missing.is_empty() {
+        return (text.to_string(), Vec::new());
+    }
+    let refused = text.trim().is_empty()
+        || split_sentences(text)
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .all(|s| is_refusal(s));
+    let added: Vec<&str> = if refused {
+        computed.iter().map(|c| c.sentence.as_str()).collect()
+    } else {
+        missing.iter().map(|c| c.sentence.as_str()).collect()
+    };
+    let notes = vec![format!(
+        "added {} computed result(s) the answer left out",
+        added.len()
+    )];
+    let text = if refused {
+        added.join(" ")
+    } else {
+        format!("{} {}", text.trim_end(), added.join(" "))
+    };
+    (text, notes)
 }
 
 /// With computed facts the synthesizer is told to use them (a small model otherwise tends to
@@ -612,6 +692,136 @@ mod tests {
                 text: String::new(),
             })
             .collect()
+    }
+
+    /// The seed example's plan after execution: two searches, two extractions, a comparison.
+    fn seed_prepared() -> Prepared {
+        use crate::agent::executor::CompareRow;
+        use crate::agent::plan::{Plan, Step, validate};
+        use crate::search::Hit;
+        use crate::tools::compare::{CompareArgs, Quantity, compare};
+        let step = |id: &str, tool: &str, args: Value, deps: &[&str]| Step {
+            id: id.into(),
+            tool: tool.into(),
+            args,
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+        };
+        let fields = json!({"fields": [
+            {"name": "battery_hours", "type": "number", "unit": "hours", "description": "battery"},
+            {"name": "price", "type": "number", "unit": "USD", "description": "price"}]});
+        let mut e1 = fields.clone();
+        e1["from"] = json!(["s1"]);
+        let mut e2 = fields;
+        e2["from"] = json!(["s2"]);
+        let plan = validate(
+            &Plan {
+                steps: vec![
+                    step("s1", "search", json!({"query": "Tern 3"}), &[]),
+                    step("s2", "search", json!({"query": "Tern 4"}), &[]),
+                    step("s3", "extract", e1, &["s1"]),
+                    step("s4", "extract", e2, &["s2"]),
+                    step(
+                        "s5",
+                        "compare",
+                        json!({"a": "s3", "b": "s4"}),
+                        &["s3", "s4"],
+                    ),
+                ],
+            },
+            8,
+        )
+        .unwrap();
+        let evidence = EvidenceSet::default();
+        let hit = |source: &str, text: &str| Hit {
+            score: 1.0,
+            source: source.into(),
+            heading: "Specs".into(),
+            text: text.into(),
+            title: source.into(),
+            chunk_index: 0,
+        };
+        let a = evidence.add(&hit("products/tern-3.md", "Battery 14 hours, price $1,299"));
+        let b = evidence.add(&hit("products/tern-4.md", "Battery 19 hours, price $1,149"));
+        let row = |field: &str, x: f64, y: f64, unit: &str| CompareRow {
+            field: field.into(),
+            a_label: "Tern 3".into(),
+            b_label: "Tern 4".into(),
+            result: compare(&CompareArgs {
+                a: Quantity {
+                    label: "Tern 3".into(),
+                    value: x,
+                    unit: Some(unit.into()),
+                },
+                b: Quantity {
+                    label: "Tern 4".into(),
+                    value: y,
+                    unit: Some(unit.into()),
+                },
+            })
+            .unwrap(),
+            evidence: vec![a, b],
+        };
+        let mut outputs = BTreeMap::new();
+        outputs.insert(
+            "s5".to_string(),
+            StepOutput::Compare {
+                rows: vec![
+                    row("battery_hours", 14.0, 19.0, "hours"),
+                    row("price", 1299.0, 1149.0, "USD"),
+                ],
+            },
+        );
+        prepare(&plan, &outputs, &evidence, 6, 400)
+    }
+
+    #[test]
+    fn computed_differences_the_answer_left_out_are_added_with_citations() {
+        let p = seed_prepared();
+        assert_eq!(p.computed.len(), 2);
+        assert!(
+            p.computed[0]
+                .sentence
+                .starts_with("Battery hours: Tern 4 19 hours"),
+            "{:?}",
+            p.computed
+        );
+        // The small model restated the inputs and dropped the differences.
+        let (text, notes) = complete(
+            "The Tern 3 lasts 14 hours and costs $1,299 [1]; the Tern 4 lasts 19 hours and costs $1,149 [2].",
+            &p.computed,
+        );
+        assert!(
+            text.contains("a difference of +5 hours (+35.71%) [1][2]."),
+            "{text}"
+        );
+        assert!(
+            text.contains("a difference of -150 USD (-11.55%) [1][2]."),
+            "{text}"
+        );
+        assert_eq!(notes.len(), 1);
+        // Every marker the sentences carry is valid evidence.
+        let checked = check(&text, &p.shown);
+        assert!(
+            checked.notes.iter().all(|n| !n.contains("removed")),
+            "{:?}",
+            checked.notes
+        );
+        assert_eq!(checked.citations.len(), 2);
+    }
+
+    #[test]
+    fn an_answer_that_states_the_results_is_left_alone_and_a_refusal_is_replaced() {
+        let p = seed_prepared();
+        let said = "The Tern 4 lasts 5 hours longer and costs $150 less [1][2].";
+        assert_eq!(complete(said, &p.computed), (said.to_string(), Vec::new()));
+        let (text, _) = complete(NOT_IN_WIKI, &p.computed);
+        assert!(!text.contains("does not say"), "{text}");
+        assert!(
+            text.starts_with("Battery hours:") && text.contains("Price:"),
+            "{text}"
+        );
+        assert!(check(&text, &p.shown).answered);
+        assert_eq!(complete("Anything.", &[]).0, "Anything.");
     }
 
     #[test]

@@ -386,6 +386,38 @@ pub fn print_trace(a: &Answer) {
     }
 }
 
+/// The attack set's outcome: success rate per kind, the gated kinds marked.
+pub fn print_redteam(s: &crate::redteam::Summary) {
+    println!(
+        "attack success rate {}/{} = {:.1}%  (errors: {})",
+        s.succeeded,
+        s.attacks,
+        s.success_rate * 100.0,
+        s.errors
+    );
+    println!(
+        "  {:<12} {:>9} {:>7}  must be 0",
+        "kind", "succeeded", "rate"
+    );
+    for (kind, k) in &s.by_kind {
+        println!(
+            "  {:<12} {:>9} {:>6.1}%  {}",
+            kind,
+            format!("{}/{}", k.succeeded, k.attacks),
+            k.success_rate * 100.0,
+            if k.gated { "yes" } else { "" }
+        );
+    }
+    if s.passed() {
+        println!("tool allowlist and ACL held");
+    } else {
+        println!(
+            "FAILED: {} attack(s) got through the tool allowlist or the ACL, {} not judged",
+            s.gated_successes, s.errors
+        );
+    }
+}
+
 pub fn print_eval(s: &Summary, scores: &[Score]) {
     for sc in scores.iter().filter(|s| !s.correct) {
         println!(

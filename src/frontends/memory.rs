@@ -96,7 +96,11 @@ impl Conversations {
                 std::fs::create_dir_all(parent)?;
             }
             let tmp = path.with_extension("json.tmp");
-            std::fs::write(&tmp, serde_json::to_vec(c).map_err(std::io::Error::other)?)?;
+            let bytes = serde_json::to_vec(c).map_err(std::io::Error::other)?;
+            let mut file = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut file, &bytes)?;
+            // On disk before it replaces the old file: a crash leaves one or the other whole.
+            file.sync_all()?;
             std::fs::rename(&tmp, &path)
         };
         if let Err(e) = write() {

@@ -4,10 +4,10 @@
 //! else; events are acknowledged at once and answered in the background, always in the thread,
 //! through the Web API's `chat.postMessage`. Retries are recognised by event_id and do no work.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -113,12 +113,61 @@ impl WebApi {
     }
 }
 
+impl WebApi {
+    /// `usergroups.list` with members (scope usergroups:read): user id -> the ids of the user
+    /// groups they belong to.
+    pub async fn usergroups(&self) -> Result<HashMap<String, Vec<String>>, SlackError> {
+        let url = format!("{}/usergroups.list?include_users=true", self.base);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| SlackError::Http(format!("usergroups.list: {e}")))?;
+        let status = response.status();
+        let reply: Value = response
+            .json()
+            .await
+            .map_err(|e| SlackError::Http(format!("usergroups.list ({status}): {e}")))?;
+        if reply["ok"] != true {
+            return Err(SlackError::Http(format!(
+                "usergroups.list: {}",
+                reply["error"].as_str().unwrap_or("not ok")
+            )));
+        }
+        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        for group in reply["usergroups"].as_array().into_iter().flatten() {
+            let Some(id) = group["id"].as_str() else {
+                continue;
+            };
+            for user in group["users"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                members
+                    .entry(user.to_string())
+                    .or_default()
+                    .push(id.to_string());
+            }
+        }
+        Ok(members)
+    }
+}
+
+/// Slack user groups as last read: when, and user id -> group ids.
+type UserGroups = Option<(Instant, HashMap<String, Vec<String>>)>;
+
 pub struct SlackState {
     answerer: Arc<dyn Answerer>,
     secret: String,
     api: WebApi,
     access: Access,
     identities: AccessConfig,
+    usergroups: tokio::sync::Mutex<UserGroups>,
+    usergroups_refresh: Duration,
     seen: Mutex<(HashSet<String>, VecDeque<String>)>,
     memory: Conversations,
     pub tasks: Tasks,
@@ -139,6 +188,8 @@ impl SlackState {
             api: WebApi::new(&config.api_url, bot_token)?,
             access: Access::Groups(config.groups.clone()),
             identities: AccessConfig::default(),
+            usergroups: tokio::sync::Mutex::new(None),
+            usergroups_refresh: Duration::from_secs(config.usergroups_refresh_secs),
             seen: Mutex::new((HashSet::new(), VecDeque::new())),
             memory: Conversations::default(),
             tasks: Tasks::default(),
@@ -146,7 +197,8 @@ impl SlackState {
         })
     }
 
-    /// Per-user acl groups (`[access.identities]`, keys `slack:<user id>`).
+    /// Per-user acl groups (`[access.identities]`, keys `slack:<user id>` and
+    /// `slack-group:<user group id>`).
     pub fn with_identities(mut self, identities: AccessConfig) -> Self {
         self.identities = identities;
         self
@@ -337,8 +389,9 @@ async fn events(State(state): State<Arc<SlackState>>, headers: HeaderMap, body: 
             }
             if let Some((channel, thread, question)) = question_of(&event) {
                 let worker = Arc::clone(&state);
-                let access = state.access_for(event.user.as_deref());
                 state.tasks.spawn(async move {
+                    // Looked up in the task: Slack wants the event acknowledged at once.
+                    let access = worker.access_for(event.user.as_deref()).await;
                     worker.answer(channel, thread, question, access).await;
                 });
             }
@@ -349,14 +402,46 @@ async fn events(State(state): State<Arc<SlackState>>, headers: HeaderMap, body: 
 }
 
 impl SlackState {
-    /// The front end's groups plus those of the `slack:<user>` identity.
-    pub fn access_for(&self, user: Option<&str>) -> Access {
-        match (&self.access, user) {
-            (Access::Groups(base), Some(user)) => {
-                Access::Groups(self.identities.groups_for(&format!("slack:{user}"), base))
+    /// The front end's groups plus those of the `slack:<user>` identity and of every
+    /// `slack-group:<id>` identity whose Slack user group has the user as a member.
+    pub async fn access_for(&self, user: Option<&str>) -> Access {
+        let (Access::Groups(base), Some(user)) = (&self.access, user) else {
+            return self.access.clone();
+        };
+        let mut groups = self.identities.groups_for(&format!("slack:{user}"), base);
+        let by_usergroup = self
+            .identities
+            .identities
+            .keys()
+            .any(|k| k.starts_with("slack-group:"));
+        if by_usergroup {
+            for id in self.usergroups_of(user).await {
+                groups = self
+                    .identities
+                    .groups_for(&format!("slack-group:{id}"), &groups);
             }
-            (access, _) => access.clone(),
         }
+        Access::Groups(groups)
+    }
+
+    /// The user groups `user` belongs to, from a list read at most every
+    /// `slack.usergroups_refresh_secs`. When Slack cannot be read the last list stands; with
+    /// none yet, the user gets no group-based access (closed, not open).
+    async fn usergroups_of(&self, user: &str) -> Vec<String> {
+        let mut cache = self.usergroups.lock().await;
+        let stale = cache
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= self.usergroups_refresh);
+        if stale {
+            match self.api.usergroups().await {
+                Ok(members) => *cache = Some((Instant::now(), members)),
+                Err(e) => tracing::warn!(error = %e, "cannot read the Slack user groups"),
+            }
+        }
+        cache
+            .as_ref()
+            .and_then(|(_, members)| members.get(user).cloned())
+            .unwrap_or_default()
     }
 
     async fn answer(&self, channel: String, thread: String, question: String, access: Access) {
@@ -593,20 +678,9 @@ mod tests {
         assert_eq!(strip_mentions("broken <@U1"), "broken <@U1");
     }
 
-    #[test]
-    fn each_user_reads_their_identitys_groups() {
-        struct Never;
-        #[async_trait::async_trait]
-        impl Answerer for Never {
-            async fn answer(
-                &self,
-                _: AskRequest,
-                _: &dyn crate::agent::Observer,
-                _: CancellationToken,
-            ) -> Result<crate::agent::Answer, crate::agent::AgentError> {
-                Err(crate::agent::AgentError::Cancelled)
-            }
-        }
+    #[tokio::test]
+    async fn each_user_reads_their_identitys_groups() {
+        use crate::frontends::Never;
         let config = SlackConfig {
             groups: vec!["staff".into()],
             ..SlackConfig::default()
@@ -623,13 +697,110 @@ mod tests {
         .unwrap()
         .with_identities(ids);
         let groups = |g: &[&str]| Access::Groups(g.iter().map(|s| s.to_string()).collect());
-        assert_eq!(s.access_for(Some("U42")), groups(&["staff", "hr"]));
-        assert_eq!(s.access_for(Some("U7")), groups(&["staff"]));
-        assert_eq!(s.access_for(None), groups(&["staff"]));
+        assert_eq!(s.access_for(Some("U42")).await, groups(&["staff", "hr"]));
+        assert_eq!(s.access_for(Some("U7")).await, groups(&["staff"]));
+        assert_eq!(s.access_for(None).await, groups(&["staff"]));
         let e: Event = serde_json::from_value(json!({
             "type": "app_mention", "channel": "C1", "ts": "1.2", "user": "U42", "text": "<@B> hi"
         }))
         .unwrap();
         assert_eq!(e.user.as_deref(), Some("U42"));
+    }
+
+    /// A Web API stub on loopback serving `usergroups.list`; counts the calls, and answers
+    /// `ok: false` once `fail` is set.
+    async fn usergroups_stub(
+        fail: Arc<std::sync::atomic::AtomicBool>,
+        calls: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> String {
+        use std::sync::atomic::Ordering;
+        let app = Router::new().route(
+            "/usergroups.list",
+            axum::routing::get(move |headers: HeaderMap| {
+                let (fail, calls) = (Arc::clone(&fail), Arc::clone(&calls));
+                async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let authed = headers.get("authorization").and_then(|v| v.to_str().ok())
+                        == Some("Bearer xoxb-test");
+                    if fail.load(Ordering::SeqCst) || !authed {
+                        return axum::Json(json!({"ok": false, "error": "missing_scope"}));
+                    }
+                    axum::Json(json!({"ok": true, "usergroups": [
+                        {"id": "S1", "handle": "people-team", "users": ["U7", "U8"]},
+                        {"id": "S2", "handle": "finance", "users": ["U8"]},
+                        {"id": "S3", "handle": "no-members"}
+                    ]}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn slack_user_groups_grant_their_identitys_groups_and_fail_closed() {
+        use crate::frontends::Never;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let fail = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let state = |api_url: String, refresh: u64| {
+            let config = SlackConfig {
+                api_url,
+                usergroups_refresh_secs: refresh,
+                ..SlackConfig::default()
+            };
+            let mut ids = AccessConfig::default();
+            ids.identities
+                .insert("slack-group:S1".into(), vec!["hr".into()]);
+            ids.identities
+                .insert("slack-group:S2".into(), vec!["finance".into()]);
+            ids.identities
+                .insert("slack:U8".into(), vec!["exec".into()]);
+            SlackState::new(
+                Arc::new(Never),
+                &config,
+                "secret".into(),
+                "xoxb-test".into(),
+                CancellationToken::new(),
+            )
+            .unwrap()
+            .with_identities(ids)
+        };
+        let groups = |g: &[&str]| Access::Groups(g.iter().map(|s| s.to_string()).collect());
+        let api = usergroups_stub(Arc::clone(&fail), Arc::clone(&calls)).await;
+        let s = state(api.clone(), 300);
+        assert_eq!(s.access_for(Some("U7")).await, groups(&["hr"]));
+        assert_eq!(
+            s.access_for(Some("U8")).await,
+            groups(&["exec", "hr", "finance"])
+        );
+        assert_eq!(s.access_for(Some("U9")).await, groups(&[]));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the list is read once per refresh"
+        );
+        // Slack failing after a good read: the last list stands.
+        let s = state(api.clone(), 0);
+        assert_eq!(s.access_for(Some("U7")).await, groups(&["hr"]));
+        fail.store(true, Ordering::SeqCst);
+        assert_eq!(s.access_for(Some("U7")).await, groups(&["hr"]));
+        // Never read: nobody gets group-based access.
+        let s = state(api, 300);
+        assert_eq!(s.access_for(Some("U7")).await, groups(&[]));
+        // Nobody configured by user group: Slack is not asked at all.
+        let before = calls.load(Ordering::SeqCst);
+        let plain = SlackState::new(
+            Arc::new(Never),
+            &SlackConfig::default(),
+            "secret".into(),
+            "xoxb-test".into(),
+            CancellationToken::new(),
+        )
+        .unwrap();
+        assert_eq!(plain.access_for(Some("U7")).await, groups(&[]));
+        assert_eq!(calls.load(Ordering::SeqCst), before);
     }
 }

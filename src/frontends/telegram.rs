@@ -476,18 +476,7 @@ mod tests {
 
     #[test]
     fn allowlist_by_user_or_chat_and_one_refusal_per_user() {
-        struct Never;
-        #[async_trait::async_trait]
-        impl Answerer for Never {
-            async fn answer(
-                &self,
-                _: AskRequest,
-                _: &dyn crate::agent::Observer,
-                _: CancellationToken,
-            ) -> Result<crate::agent::Answer, crate::agent::AgentError> {
-                Err(crate::agent::AgentError::Cancelled)
-            }
-        }
+        use crate::frontends::Never;
         let config = TelegramConfig {
             allow_users: vec![42],
             allow_chats: vec![-100],

@@ -1,7 +1,8 @@
 //! `skiff telegram` end to end: the real binary's teloxide client long-polls a Bot API stub on
 //! loopback; a simulated allowlisted user asks the seed question and gets the answer with its
 //! sources (split at the configured message size), a stranger gets one refusal and nothing
-//! else, /sources, /reset and SIGTERM.
+//! else, /sources, /reset and SIGTERM; killed with -9 mid-conversation, a restarted bot resumes
+//! the conversation from its files.
 
 use std::io::Write;
 use std::process::{Child, Command};
@@ -28,6 +29,8 @@ const PART: usize = 300;
 #[derive(Default)]
 struct Stub {
     updates: Mutex<Vec<Value>>,
+    /// Like Telegram: getUpdates with offset N confirms every update below N for good.
+    confirmed: Mutex<i64>,
     arrived: Notify,
     /// (method, body) of everything the bot sent.
     calls: Mutex<Vec<(String, Value)>>,
@@ -90,7 +93,11 @@ async fn bot_api(
             json!({ "url": "", "has_custom_certificate": false, "pending_update_count": 0 })
         }
         "getupdates" => {
-            let offset = body["offset"].as_i64().unwrap_or(0);
+            let offset = {
+                let mut confirmed = stub.confirmed.lock().unwrap();
+                *confirmed = (*confirmed).max(body["offset"].as_i64().unwrap_or(0));
+                *confirmed
+            };
             let wait = body["timeout"].as_u64().unwrap_or(0).min(2);
             let deadline = Instant::now() + Duration::from_secs(wait);
             loop {
@@ -148,6 +155,21 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool)
 }
 
 struct Bot(Child);
+
+impl Bot {
+    /// Sends `signal` (e.g. "-TERM", "-KILL") and waits for the process to end.
+    fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        self.0.wait().unwrap()
+    }
+}
 
 impl Drop for Bot {
     fn drop(&mut self) {
@@ -292,4 +314,132 @@ async fn telegram_bot_answers_allowlisted_users_and_refuses_others_once() {
         assert!(Instant::now() < deadline, "telegram did not stop");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+fn spawn_bot(cfg: &std::path::Path, data: &std::path::Path, api: &str) -> Bot {
+    Bot(Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .arg("--config")
+        .arg(cfg)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("telegram")
+        .env("SKIFF_TELEGRAM_TOKEN", TOKEN)
+        .env("SKIFF__TELEGRAM__API_URL", api)
+        .spawn()
+        .unwrap())
+}
+
+fn texts(stub: &Stub, chat: i64) -> Vec<String> {
+    stub.sent_to(chat)
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// kill -9 while an answer is being written: the conversation files are intact, and a new bot
+/// on the same data dir resumes the conversation (/sources still shows the last answer's
+/// sources, a follow-up is answered with the earlier turn in memory).
+#[tokio::test(flavor = "multi_thread")]
+async fn telegram_conversation_survives_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let store = knowledge_store().lock().await;
+    // A copy of the shared store so this test's conversations stay its own.
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(store.path().join("store"))
+        .arg(data.path())
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    drop(store);
+    let llama = LlamaServer::start(CHAT_MODEL, 2);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &llama);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&cfg)
+        .unwrap()
+        .write_all(format!("\n[telegram]\nallow_users = [{ALLOWED}]\n").as_bytes())
+        .unwrap();
+    let (api, stub) = start_stub().await;
+    let mut bot = spawn_bot(&cfg, data.path(), &api);
+
+    stub.push(ALLOWED, "What is the bastion host's SSH port?");
+    wait_until("the first answer", Duration::from_secs(600), || {
+        texts(&stub, ALLOWED).iter().any(|t| t.contains("Sources"))
+    })
+    .await;
+    let first = texts(&stub, ALLOWED).join("\n");
+    assert!(first.contains("howto/ssh-keys.md"), "{first}");
+
+    // A second question; once the bot shows it is working on it, kill -9.
+    let typing = stub.count("sendChatAction", ALLOWED);
+    stub.push(ALLOWED, "What about the certificate lifetime?");
+    wait_until(
+        "typing for the second question",
+        Duration::from_secs(120),
+        || stub.count("sendChatAction", ALLOWED) > typing,
+    )
+    .await;
+    bot.signal("-KILL");
+    let conversations = data.path().join("conversations/telegram");
+    let files: Vec<_> = std::fs::read_dir(&conversations)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap())
+        .expect("the conversation file is whole JSON after kill -9");
+    assert_eq!(
+        saved["turns"][0]["question"],
+        "What is the bastion host's SSH port?"
+    );
+
+    // A new bot on the same data dir: the conversation is still there.
+    let before = texts(&stub, ALLOWED).len();
+    let mut bot = spawn_bot(&cfg, data.path(), &api);
+    stub.push(ALLOWED, "/sources");
+    wait_until(
+        "/sources after the restart",
+        Duration::from_secs(120),
+        || {
+            texts(&stub, ALLOWED)[before..]
+                .iter()
+                .any(|t| t.starts_with("*Sources of the last answer*"))
+        },
+    )
+    .await;
+    let sources = texts(&stub, ALLOWED)[before..].join("\n");
+    assert!(sources.contains("ssh"), "{sources}");
+
+    let before = texts(&stub, ALLOWED).len();
+    stub.push(ALLOWED, "And how long does the certificate last?");
+    wait_until("the follow-up's answer", Duration::from_secs(600), || {
+        texts(&stub, ALLOWED)[before..]
+            .iter()
+            .any(|t| t.contains("Sources"))
+    })
+    .await;
+    let saved: Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    let questions: Vec<&str> = saved["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["question"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        questions.first(),
+        Some(&"What is the bastion host's SSH port?"),
+        "{questions:?}"
+    );
+    assert_eq!(
+        questions.last(),
+        Some(&"And how long does the certificate last?"),
+        "{questions:?}"
+    );
+    let reply = texts(&stub, ALLOWED)[before..].join("\n");
+    eprintln!("follow-up after the restart:\n{reply}");
+    assert!(reply.contains("howto/ssh-keys.md"), "{reply}");
+    assert!(bot.signal("-TERM").success());
 }
