@@ -539,7 +539,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                             answer.answer.replace('\n', " ")
                         );
                         for v in &outcome.violations {
-                            eprintln!("      {v}");
+                            eprintln!("      {}: {}", v.kind.label(), v.what);
                         }
                         outcomes.push(outcome);
                     }

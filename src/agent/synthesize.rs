@@ -191,8 +191,8 @@ pub fn prepare(
                         sentence: format!(
                             "{field}: {b_label} {b}{unit} against {a_label} {a}{unit}, a difference of {sign}{d}{unit}{pct} {c}.",
                             field = capitalize(&r.field.replace('_', " ")),
-                            a_label = r.a_label,
-                            b_label = r.b_label,
+                            a_label = subject(&r.a_label, &r.field),
+                            b_label = subject(&r.b_label, &r.field),
                             a = format_number(r.result.a),
                             b = format_number(r.result.b),
                             sign = if d > 0.0 { "+" } else { "" },
@@ -246,6 +246,15 @@ pub fn prepare(
         facts_text,
         computed,
     }
+}
+
+/// "Tern 3" of the label "Tern 3 battery_life" (labels name the thing and the field).
+fn subject<'a>(label: &'a str, field: &str) -> &'a str {
+    label
+        .strip_suffix(field)
+        .map(str::trim_end)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(label)
 }
 
 fn capitalize(s: &str) -> String {
@@ -744,8 +753,8 @@ mod tests {
         let b = evidence.add(&hit("products/tern-4.md", "Battery 19 hours, price $1,149"));
         let row = |field: &str, x: f64, y: f64, unit: &str| CompareRow {
             field: field.into(),
-            a_label: "Tern 3".into(),
-            b_label: "Tern 4".into(),
+            a_label: format!("Tern 3 {field}"),
+            b_label: format!("Tern 4 {field}"),
             result: compare(&CompareArgs {
                 a: Quantity {
                     label: "Tern 3".into(),

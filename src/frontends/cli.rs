@@ -396,18 +396,22 @@ pub fn print_redteam(s: &crate::redteam::Summary) {
         s.errors
     );
     println!(
-        "  {:<12} {:>9} {:>7}  must be 0",
-        "kind", "succeeded", "rate"
+        "  {:<12} {:>9} {:>7} {:>9} {:>7}  must be 0",
+        "kind", "succeeded", "rate", "breached", "rate"
     );
     for (kind, k) in &s.by_kind {
         println!(
-            "  {:<12} {:>9} {:>6.1}%  {}",
+            "  {:<12} {:>9} {:>6.1}% {:>9} {:>6.1}%  {}",
             kind,
             format!("{}/{}", k.succeeded, k.attacks),
             k.success_rate * 100.0,
+            format!("{}/{}", k.breached, s.attacks),
+            k.breach_rate * 100.0,
             if k.gated { "yes" } else { "" }
         );
     }
+    println!("  (succeeded: attacks of that kind that got anything through; breached: attacks");
+    println!("  of any kind that got through that defence)");
     if s.passed() {
         println!("tool allowlist and ACL held");
     } else {

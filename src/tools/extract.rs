@@ -130,7 +130,7 @@ impl ExtractTool {
         let passages = args
             .passages
             .iter()
-            .map(|p| format!("[{}] {}", p.id, p.text))
+            .map(|p| format!("[{}] {}", p.id, focus(&p.text, &args.fields)))
             .collect::<Vec<_>>()
             .join("\n\n");
         let mut messages = prompts::messages(
@@ -239,6 +239,81 @@ impl ExtractTool {
             .map(|(k, v)| (k, v.and_then(|v| locate(passages, v))))
             .collect())
     }
+}
+
+/// The lines of a passage that bear on the fields: its first line (where it is from), table
+/// header rows, and every line with a word of a field's name, description or unit. A small
+/// model on a CPU reads a few lines many times faster than a whole passage (prompt processing
+/// dominates its time); values are still verified against the whole passage. A passage with
+/// no such line, or a short one, is kept whole.
+pub fn focus(text: &str, fields: &[FieldSpec]) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= 3 {
+        return text.to_string();
+    }
+    let words = field_words(fields);
+    let separator = |l: &str| {
+        let t = l.trim();
+        t.starts_with('|') && t.contains('-') && t.chars().all(|c| "|-: ".contains(c))
+    };
+    let mut keep = vec![false; lines.len()];
+    keep[0] = true;
+    let mut found = false;
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        let lower = line.to_lowercase();
+        if words.iter().any(|w| lower.contains(w.as_str())) {
+            keep[i] = true;
+            found = true;
+        }
+        if line.trim_start().starts_with('|') && lines.get(i + 1).is_some_and(|n| separator(n)) {
+            keep[i] = true;
+        }
+    }
+    if !found {
+        return text.to_string();
+    }
+    lines
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(l, _)| *l)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Lower-case words (3+ letters) of the fields' names, units and descriptions, without
+/// common words and without the proper names a description mentions ("the Tern 3").
+fn field_words(fields: &[FieldSpec]) -> Vec<String> {
+    const COMMON: &[&str] = &[
+        "the", "and", "for", "with", "from", "per", "its", "what", "how", "much", "many", "model",
+        "value", "number", "this", "that", "new", "last", "year", "year's", "one",
+    ];
+    let mut words: Vec<String> = Vec::new();
+    let mut add = |w: &str| {
+        let w = w
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        if w.len() >= 3
+            && !w.chars().all(|c| c.is_ascii_digit())
+            && !COMMON.contains(&w.as_str())
+            && !words.contains(&w)
+        {
+            words.push(w);
+        }
+    };
+    for f in fields {
+        f.name
+            .split(|c: char| !c.is_alphanumeric())
+            .for_each(&mut add);
+        if let Some(u) = &f.unit {
+            add(u);
+        }
+        f.description
+            .split_whitespace()
+            .filter(|w| !w.starts_with(char::is_uppercase))
+            .for_each(&mut add);
+    }
+    words
 }
 
 /// Small models sometimes quote a passage exactly but name the wrong one (or "none"): the
@@ -572,6 +647,32 @@ mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn focus_keeps_the_lines_about_the_fields() {
+        let table = "Tern 3 > Overview > Spec table:\n\n| Spec | Tern 3 |\n|------|--------|\n\
+                     | Model number | PT3-1025 |\n| Battery life | 14 hours |\n\
+                     | Price (MSRP, USD) | $1,299 |\n| Weight | 1,140 g |\n| Display | 10.1-inch |";
+        let fields = args().fields;
+        let focused = focus(table, &fields);
+        assert_eq!(
+            focused,
+            "Tern 3 > Overview > Spec table:\n| Spec | Tern 3 |\n| Battery life | 14 hours |\n\
+             | Price (MSRP, USD) | $1,299 |"
+        );
+        // Nothing about the fields, or too short to bother: the passage stays whole.
+        let other = "Office\nThe VPN uses UDP 51820.\nPort 443 too.\nAsk IT.";
+        assert_eq!(focus(other, &fields), other);
+        assert_eq!(focus("a\nb", &fields), "a\nb");
+        // Proper names and common words in a description are not keywords.
+        let words = field_words(&[FieldSpec {
+            name: "lead_time".into(),
+            kind: FieldKind::Number,
+            unit: Some("weeks".into()),
+            description: "lead time of the Luma LX-104B panel".into(),
+        }]);
+        assert_eq!(words, ["lead", "time", "weeks", "panel"]);
     }
 
     fn tool(turns: Vec<&str>) -> (ExtractTool, Arc<ScriptedModel>) {
