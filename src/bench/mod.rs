@@ -93,6 +93,22 @@ pub fn generate_wiki(root: &Path, pages: usize) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The `n`th benchmark query (topics of the synthetic wiki) through the real search path,
+/// as an ordinary user.
+async fn bench_search(app: &App, n: usize) -> Result<Vec<crate::search::Hit>, BenchError> {
+    let topic = TOPICS[n % TOPICS.len()];
+    let query = format!("who approves step {} of the {topic} procedure", n % 9);
+    Ok(crate::search::search(
+        app.embedder.as_ref(),
+        app.store.as_ref(),
+        &query,
+        app.config.search.k,
+        app.config.search.prefetch,
+        Access::Groups(Vec::new()),
+    )
+    .await?)
+}
+
 pub async fn ingest_bench(
     app: &App,
     wiki: &Path,
@@ -105,18 +121,8 @@ pub async fn ingest_bench(
         .await?;
     let mut latencies = Vec::with_capacity(queries);
     for q in 0..queries {
-        let topic = TOPICS[q % TOPICS.len()];
-        let query = format!("who approves step {} of {topic} ticket PL-{q}", q % 9);
         let t = Instant::now();
-        let hits = crate::search::search(
-            app.embedder.as_ref(),
-            app.store.as_ref(),
-            &query,
-            app.config.search.k,
-            app.config.search.prefetch,
-            Access::Groups(Vec::new()),
-        )
-        .await?;
+        let hits = bench_search(app, q).await?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
         if hits.is_empty() {
             return Err(BenchError::Io(std::io::Error::other(
@@ -438,20 +444,10 @@ pub async fn search_load(
         async move {
             let (mut lat, mut errors, mut n) = (Vec::new(), 0usize, c);
             while Instant::now() < deadline && !cancel.is_cancelled() {
-                let topic = TOPICS[n % TOPICS.len()];
-                let query = format!("who approves step {} of the {topic} procedure", n % 9);
-                n += concurrency;
                 let t = Instant::now();
-                match crate::search::search(
-                    app.embedder.as_ref(),
-                    app.store.as_ref(),
-                    &query,
-                    app.config.search.k,
-                    app.config.search.prefetch,
-                    Access::Groups(Vec::new()),
-                )
-                .await
-                {
+                let result = bench_search(&app, n).await;
+                n += concurrency;
+                match result {
                     Ok(_) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
                     Err(_) => errors += 1,
                 }

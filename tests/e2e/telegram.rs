@@ -4,7 +4,6 @@
 //! else, /sources, /reset and SIGTERM; killed with -9 mid-conversation, a restarted bot resumes
 //! the conversation from its files.
 
-use std::io::Write;
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use tokio::sync::Notify;
 
 use crate::common::*;
 use crate::remote::LlamaServer;
-use crate::web::write_config;
+use crate::web::write_config_with;
 
 const CHAT_MODEL: &str = "gguf/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 const TOKEN: &str = "123456:TEST-token";
@@ -183,15 +182,11 @@ async fn telegram_bot_answers_allowlisted_users_and_refuses_others_once() {
     let data = knowledge_store().lock().await;
     let llama = LlamaServer::start(CHAT_MODEL, 2);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &llama);
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&cfg)
-        .unwrap()
-        .write_all(
-            format!("\n[telegram]\nallow_users = [{ALLOWED}]\nmessage_chars = {PART}\n").as_bytes(),
-        )
-        .unwrap();
+    let cfg = write_config_with(
+        dir.path(),
+        &llama,
+        &format!("\n[telegram]\nallow_users = [{ALLOWED}]\nmessage_chars = {PART}\n"),
+    );
     let (api, stub) = start_stub().await;
     let mut bot = Bot(Command::new(env!("CARGO_BIN_EXE_skiff"))
         .arg("--config")
@@ -354,13 +349,11 @@ async fn telegram_conversation_survives_kill_9() {
     drop(store);
     let llama = LlamaServer::start(CHAT_MODEL, 2);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &llama);
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&cfg)
-        .unwrap()
-        .write_all(format!("\n[telegram]\nallow_users = [{ALLOWED}]\n").as_bytes())
-        .unwrap();
+    let cfg = write_config_with(
+        dir.path(),
+        &llama,
+        &format!("\n[telegram]\nallow_users = [{ALLOWED}]\n"),
+    );
     let (api, stub) = start_stub().await;
     let mut bot = spawn_bot(&cfg, data.path(), &api);
 

@@ -88,13 +88,18 @@ impl Drop for Served {
 /// A config file: planner, extractor and synthesizer on the llama.cpp server (the remote
 /// path, priced per token); embedder and store as shipped.
 pub fn write_config(dir: &Path, server: &LlamaServer) -> PathBuf {
+    write_config_with(dir, server, "")
+}
+
+/// [`write_config`] plus `extra` TOML (more sections) at the end.
+pub fn write_config_with(dir: &Path, server: &LlamaServer, extra: &str) -> PathBuf {
     let models = config(Path::new("/tmp")).models.dir;
     let text = format!(
         "[models]\ndir = {models:?}\n\n\
          [models.remote.llama]\nbase_url = {:?}\nmodel = \"qwen\"\ntimeout_secs = 600\n\
          input_usd_per_mtok = 0.1\noutput_usd_per_mtok = 0.2\n\n\
          [roles]\nplanner = \"llama\"\nextractor = \"llama\"\nsynthesizer = \"llama\"\n\n\
-         [server]\nmax_in_flight = 2\nrate_per_minute = 100\n",
+         [server]\nmax_in_flight = 2\nrate_per_minute = 100\n{extra}",
         server.base_url
     );
     let path = dir.join("config.toml");
@@ -334,12 +339,11 @@ async fn acl_follows_the_token_on_the_api_and_the_openai_endpoint() {
     let data = knowledge_store().lock().await;
     let llama = LlamaServer::start(CHAT_MODEL, 2);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &llama);
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text.push_str(
+    let cfg = write_config_with(
+        dir.path(),
+        &llama,
         "\n[agent]\nroute = \"direct\"\n\n[access.identities]\n\"web:alice\" = [\"hr\"]\n",
     );
-    std::fs::write(&cfg, text).unwrap();
     let served = Served::start(
         &cfg,
         data.path(),
@@ -422,11 +426,13 @@ async fn model_server_outage_and_kill_9_recover() {
     let llama = LlamaServer::start(CHAT_MODEL, 2);
     let port = llama.port();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &llama);
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text = text.replace("timeout_secs = 600", "timeout_secs = 90");
-    text.push_str("\n[agent]\nroute = \"direct\"\n");
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = write_config_with(dir.path(), &llama, "\n[agent]\nroute = \"direct\"\n");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("timeout_secs = 600", "timeout_secs = 90"),
+    )
+    .unwrap();
     let served = Served::start(&cfg, data.path(), &[]);
     let (status, body) = ask_json(&served.base, WEIGHT.0).await;
     assert_eq!(status, 200, "{body}");
