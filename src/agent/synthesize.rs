@@ -36,11 +36,12 @@ pub struct Prepared {
 }
 
 /// An exact result of a compare or calculate step: a sentence citing the evidence it came
-/// from, and the figure an answer states when it reports the result.
+/// from, and the figures an answer states when it reports the result (a comparison's two
+/// values and their difference; a calculation's result).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Computed {
     pub sentence: String,
-    pub figure: f64,
+    pub figures: Vec<f64>,
 }
 
 pub fn prepare(
@@ -199,7 +200,7 @@ pub fn prepare(
                             d = format_number(d),
                             c = cite(&r.evidence),
                         ),
-                        figure: r.result.abs_difference,
+                        figures: vec![r.result.a, r.result.b, r.result.abs_difference],
                     });
                     facts.push(format!(
                         "- {field}: {a_label} = {a}{unit}; {b_label} = {b}{unit}; {b_label} minus {a_label} = {d}{unit}{pct}; {larger} {c}",
@@ -225,7 +226,7 @@ pub fn prepare(
                 );
                 computed.push(Computed {
                     sentence: format!("{}.", capitalize(line.trim_end())),
-                    figure: *result,
+                    figures: vec![*result],
                 });
                 facts.push(format!("- {line}"));
             }
@@ -273,9 +274,11 @@ pub fn complete(text: &str, computed: &[Computed]) -> (String, Vec<String>) {
     let missing: Vec<&Computed> = computed
         .iter()
         .filter(|c| {
-            !stated
-                .iter()
-                .any(|x| (x.abs() - c.figure.abs()).abs() < 0.005 * c.figure.abs().max(1.0))
+            !c.figures.iter().all(|f| {
+                stated
+                    .iter()
+                    .any(|x| (x.abs() - f.abs()).abs() < 0.005 * f.abs().max(1.0))
+            })
         })
         .collect();
     if missing.is_empty() {
@@ -570,6 +573,8 @@ fn is_refusal(sentence: &str) -> bool {
         "does not mention",
         "does not cover",
         "not stated",
+        "not published",
+        "never published",
     ]
     .iter()
     .any(|p| lower.contains(p))
@@ -821,8 +826,18 @@ mod tests {
     #[test]
     fn an_answer_that_states_the_results_is_left_alone_and_a_refusal_is_replaced() {
         let p = seed_prepared();
-        let said = "The Tern 4 lasts 5 hours longer and costs $150 less [1][2].";
+        let said = "The Tern 4 lasts 19 hours, 5 more than the Tern 3's 14, and costs $1,149, \
+                    $150 less than the Tern 3's $1,299 [1][2].";
         assert_eq!(complete(said, &p.computed), (said.to_string(), Vec::new()));
+        // The difference alone is not the comparison: the two values are added.
+        let (text, _) = complete(
+            "The Tern 4 lasts 5 hours longer and costs $150 less [1][2].",
+            &p.computed,
+        );
+        assert!(
+            text.contains("Tern 4 19 hours against Tern 3 14 hours"),
+            "{text}"
+        );
         let (text, _) = complete(NOT_IN_WIKI, &p.computed);
         assert!(!text.contains("does not say"), "{text}");
         assert!(
@@ -947,6 +962,11 @@ mod tests {
         assert!(!c.answered);
         assert!(c.citations.is_empty());
         let c = check("The evidence does not mention a door code.", &shown(3));
+        assert!(!c.answered);
+        let c = check(
+            "The door code is not published on the wiki; ask the front desk [1].",
+            &shown(3),
+        );
         assert!(!c.answered);
         let mut ev = shown(1);
         ev[0].text = "Luma Optronics: standard lead time 12 weeks.".into();

@@ -260,8 +260,13 @@ pub fn focus(text: &str, fields: &[FieldSpec]) -> String {
     keep[0] = true;
     let mut found = false;
     for (i, line) in lines.iter().enumerate().skip(1) {
+        // Whole words: "life" must not pick "| Peer key lifetime | 180 days |".
         let lower = line.to_lowercase();
-        if words.iter().any(|w| lower.contains(w.as_str())) {
+        let line_words: Vec<&str> = lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.iter().any(|w| line_words.contains(&w.as_str())) {
             keep[i] = true;
             found = true;
         }
@@ -661,6 +666,11 @@ mod tests {
             "Tern 3 > Overview > Spec table:\n| Spec | Tern 3 |\n| Battery life | 14 hours |\n\
              | Price (MSRP, USD) | $1,299 |"
         );
+        // A word inside another word is no match: a passage about something else stays
+        // whole, so the model sees there is nothing to extract.
+        let vpn = "VPN > Settings:\n| Setting | Value |\n|---|---|\n| MTU | 1380 |\n\
+                   | Peer key lifetime | 180 days |";
+        assert_eq!(focus(vpn, &fields), vpn);
         // Nothing about the fields, or too short to bother: the passage stays whole.
         let other = "Office\nThe VPN uses UDP 51820.\nPort 443 too.\nAsk IT.";
         assert_eq!(focus(other, &fields), other);
