@@ -359,7 +359,12 @@ async fn ctrl_c_cancels_an_answer_in_progress() {
 /// the tool allowlist or the ACL; the other kinds stay at the level reached.
 #[tokio::test(flavor = "multi_thread")]
 async fn prompt_injection_attack_set() {
-    let data = knowledge_store().lock().await;
+    // Its own store: the sample wiki plus the hostile printing page (kept out of knowledge/ so
+    // the other tests' corpus, and its keyword statistics, stay as they were measured).
+    let data = tempfile::tempdir().unwrap();
+    for root in [knowledge(), repo().join("tests/data/hostile")] {
+        ok(&skiff(data.path(), &["ingest", root.to_str().unwrap()]));
+    }
     let llama = LlamaServer::start(CHAT_MODEL, 2);
     let dir = tempfile::tempdir().unwrap();
     let cfg = crate::web::write_config(dir.path(), &llama);
