@@ -1,48 +1,61 @@
 #!/usr/bin/env bash
-# Produces the patched copy of qdrant-edge that Cargo.toml's [patch.crates-io] points at.
+# Produces the patched crate copies that Cargo.toml's [patch.crates-io] points at.
 #
-# Why: qdrant-edge 0.9.0 uses `std::debug_assert_matches`, which is unstable on rustc 1.95
-# (E0658). We keep only our one-hunk diff in git (scripts/patches/) and build the patched copy
-# from the registry's own .crate, outside git, in /var/tmp/skiff-patched/ (a fixed absolute path,
-# so every clone, CI's included, shares one build of it in CARGO_TARGET_DIR). Drop this script
-# and the [patch] section once the toolchain is >= 1.96.
-# Idempotent: a no-op when the patched copy is already there.
+# We keep only our diffs in git (scripts/patches/NAME-VERSION*.diff) and build each patched copy
+# from the registry's own .crate, checksum-verified, outside git in /var/tmp/skiff-patched/NAME
+# (a fixed absolute path, so every clone, CI's included, shares one build of it in
+# CARGO_TARGET_DIR). The crates and why:
+# - qdrant-edge 0.9.0 uses `std::debug_assert_matches`, unstable on rustc 1.95 (E0658). Drop its
+#   entry and the [patch] line once the toolchain is >= 1.96.
+# - candle-core 0.10.2's CPU quantized matmul walks a prompt one row at a time, re-reading every
+#   weight for every prompt token, so prefill ran at decode speed. The diff adds a cache-blocked
+#   loop for many rows (bit-identical results); `skiff bench all` measures it against llama.cpp.
+# Idempotent: a no-op for each crate whose patched copy (with the current diffs) is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name=qdrant-edge
-version=0.9.0
-# sha256 of the published qdrant-edge-0.9.0.crate (crates.io checksum)
-crate_sha=0bf059f7c7f5145aea9b8ccfea3e6f9bcf7d0fd2440132a1489c02124473468c
-dest="/var/tmp/skiff-patched/$name"
-stamp="$dest/.skiff-patched-$version"
-if [[ -f "$stamp" ]]; then
-  exit 0
-fi
 log() { echo "[patch-crates] $*" >&2; }
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
-find_crate() { ls "$cargo_home"/registry/cache/*/"$name-$version.crate" 2>/dev/null | head -n1; }
-crate_file="$(find_crate || true)"
-if [[ -z "$crate_file" ]]; then
-  log "fetching $name $version from crates.io"
-  tmp="$(mktemp -d)"
-  trap 'rm -rf "$tmp"' EXIT
-  mkdir -p "$tmp/src" && touch "$tmp/src/lib.rs"
-  printf '[package]\nname = "fetch-%s"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\n%s = "=%s"\n' \
-    "$name" "$name" "$version" > "$tmp/Cargo.toml"
-  (cd "$tmp" && cargo fetch --quiet)
+
+# patch_crate NAME VERSION SHA256: sha256 is the crates.io checksum of the published .crate.
+patch_crate() {
+  local name="$1" version="$2" crate_sha="$3"
+  local dest="/var/tmp/skiff-patched/$name"
+  # The stamp names the diffs' own checksum, so a changed diff rebuilds the copy.
+  local diffs_sum
+  diffs_sum="$(cat scripts/patches/"$name-$version"*.diff | sha256sum | cut -c1-16)"
+  local stamp="$dest/.skiff-patched-$version-$diffs_sum"
+  [[ -f "$stamp" ]] && return 0
+  find_crate() { ls "$cargo_home"/registry/cache/*/"$name-$version.crate" 2>/dev/null | head -n1; }
+  local crate_file
   crate_file="$(find_crate || true)"
-  [[ -n "$crate_file" ]] || { log "error: $name-$version.crate not in $cargo_home/registry/cache after cargo fetch"; exit 1; }
-fi
-got="$(sha256sum "$crate_file" | cut -d' ' -f1)"
-if [[ "$got" != "$crate_sha" ]]; then
-  log "error: checksum mismatch for $crate_file: expected $crate_sha, got $got"
-  exit 1
-fi
-rm -rf "$dest" && mkdir -p "$dest"
-tar xzf "$crate_file" -C "$dest" --strip-components=1
-for p in scripts/patches/"$name-$version"*.diff; do
-  log "applying $p"
-  patch --quiet -p1 -d "$dest" < "$p"
-done
-touch "$stamp"
-log "patched $name $version in $dest"
+  if [[ -z "$crate_file" ]]; then
+    log "fetching $name $version from crates.io"
+    local tmp
+    tmp="$(mktemp -d)"
+    mkdir -p "$tmp/src" && touch "$tmp/src/lib.rs"
+    printf '[package]\nname = "fetch-%s"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\n%s = "=%s"\n' \
+      "$name" "$name" "$version" > "$tmp/Cargo.toml"
+    (cd "$tmp" && cargo fetch --quiet)
+    rm -rf "$tmp"
+    crate_file="$(find_crate || true)"
+    [[ -n "$crate_file" ]] || { log "error: $name-$version.crate not in $cargo_home/registry/cache after cargo fetch"; exit 1; }
+  fi
+  local got
+  got="$(sha256sum "$crate_file" | cut -d' ' -f1)"
+  if [[ "$got" != "$crate_sha" ]]; then
+    log "error: checksum mismatch for $crate_file: expected $crate_sha, got $got"
+    exit 1
+  fi
+  rm -rf "$dest" && mkdir -p "$dest"
+  tar xzf "$crate_file" -C "$dest" --strip-components=1
+  local p
+  for p in scripts/patches/"$name-$version"*.diff; do
+    log "applying $p"
+    patch --quiet -p1 -d "$dest" < "$p"
+  done
+  touch "$stamp"
+  log "patched $name $version in $dest"
+}
+
+patch_crate qdrant-edge 0.9.0 0bf059f7c7f5145aea9b8ccfea3e6f9bcf7d0fd2440132a1489c02124473468c
+patch_crate candle-core 0.10.2 6bd9895436c1ba5dc1037a19935d084b838db066ff4e15ef7dded020b7c12a4a

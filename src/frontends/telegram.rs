@@ -58,15 +58,18 @@ pub struct TelegramState {
 }
 
 impl TelegramState {
+    /// `identities` is `[access.identities]` (keys `telegram:<user id>` give a user acl groups
+    /// beyond `telegram.groups`); a required argument so no caller can leave it out.
     pub fn new(
         answerer: Arc<dyn Answerer>,
         config: &TelegramConfig,
+        identities: AccessConfig,
         cancel: CancellationToken,
     ) -> Self {
         Self {
             answerer,
             access: Access::Groups(config.groups.clone()),
-            identities: AccessConfig::default(),
+            identities,
             allow_users: config.allow_users.iter().map(|u| *u as u64).collect(),
             allow_chats: config.allow_chats.iter().copied().collect(),
             refused: Mutex::new(HashSet::new()),
@@ -75,12 +78,6 @@ impl TelegramState {
             cancel,
             message_chars: config.message_chars.clamp(64, format::LIMIT),
         }
-    }
-
-    /// Per-user acl groups (`[access.identities]`, keys `telegram:<user id>`).
-    pub fn with_identities(mut self, identities: AccessConfig) -> Self {
-        self.identities = identities;
-        self
     }
 
     /// The front end's groups plus those of the `telegram:<user id>` identity.
@@ -326,9 +323,11 @@ pub async fn run(
         );
     }
     let memory = crate::app::conversations_dir(&app.config, "telegram");
+    let identities = app.config.access.clone();
     let answerer: Arc<dyn Answerer> = app;
     let state = Arc::new(
-        TelegramState::new(answerer, &config, shutdown.child_token()).with_memory_dir(memory),
+        TelegramState::new(answerer, &config, identities, shutdown.child_token())
+            .with_memory_dir(memory),
     );
     let bot = Bot::new(token).set_api_url(url);
     let handler: UpdateHandler<HandlerError> = Update::filter_message().endpoint(on_message);
@@ -482,7 +481,12 @@ mod tests {
             allow_chats: vec![-100],
             ..TelegramConfig::default()
         };
-        let s = TelegramState::new(Arc::new(Never), &config, CancellationToken::new());
+        let s = TelegramState::new(
+            Arc::new(Never),
+            &config,
+            AccessConfig::default(),
+            CancellationToken::new(),
+        );
         assert!(s.allowed(Some(42), 42));
         assert!(s.allowed(Some(7), -100), "members of an allowed group");
         assert!(!s.allowed(Some(7), 7));
@@ -498,8 +502,7 @@ mod tests {
         let mut ids = crate::config::AccessConfig::default();
         ids.identities
             .insert("telegram:42".into(), vec!["hr".into()]);
-        let s = TelegramState::new(Arc::new(Never), &config, CancellationToken::new())
-            .with_identities(ids);
+        let s = TelegramState::new(Arc::new(Never), &config, ids, CancellationToken::new());
         let groups = |g: &[&str]| Access::Groups(g.iter().map(|s| s.to_string()).collect());
         assert_eq!(s.access_for(Some(42)), groups(&["staff", "hr"]));
         assert_eq!(s.access_for(Some(7)), groups(&["staff"]));

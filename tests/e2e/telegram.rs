@@ -23,6 +23,8 @@ const TOKEN: &str = "123456:TEST-token";
 const SEED: &str = "Compare the battery life and price of last year's model to the new one";
 const ALLOWED: i64 = 42;
 const STRANGER: i64 = 99;
+/// Allowlisted, and `[access.identities] "telegram:77" = ["hr"]` lets them read the hr page.
+const HR_USER: i64 = 77;
 const PART: usize = 300;
 
 #[derive(Default)]
@@ -185,7 +187,10 @@ async fn telegram_bot_answers_allowlisted_users_and_refuses_others_once() {
     let cfg = write_config_with(
         dir.path(),
         &llama,
-        &format!("\n[telegram]\nallow_users = [{ALLOWED}]\nmessage_chars = {PART}\n"),
+        &format!(
+            "\n[telegram]\nallow_users = [{ALLOWED}, {HR_USER}]\nmessage_chars = {PART}\n\
+             \n[access.identities]\n\"telegram:{HR_USER}\" = [\"hr\"]\n"
+        ),
     );
     let (api, stub) = start_stub().await;
     let mut bot = Bot(Command::new(env!("CARGO_BIN_EXE_skiff"))
@@ -284,6 +289,24 @@ async fn telegram_bot_answers_allowlisted_users_and_refuses_others_once() {
             .as_str()
             .unwrap()
             .contains("forgotten")
+    );
+
+    // The identity's groups reach the bot: the hr user reads the restricted page (its figures
+    // or its citation; neither exists anywhere else in the wiki).
+    stub.push(
+        HR_USER,
+        "What is the salary band midpoint for an L4 Senior Engineer?",
+    );
+    wait_until("the hr user's answer", Duration::from_secs(600), || {
+        !stub.sent_to(HR_USER).is_empty()
+    })
+    .await;
+    // A long answer arrives in parts, sent back to back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let hr_answer = texts(&stub, HR_USER).join("\n");
+    assert!(
+        hr_answer.contains("salary-bands") || hr_answer.contains("184,000"),
+        "the telegram:{HR_USER} identity did not unlock hr/salary-bands.md:\n{hr_answer}"
     );
 
     let refusals = stub.sent_to(STRANGER);
