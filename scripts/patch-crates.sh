@@ -7,9 +7,10 @@
 # CARGO_TARGET_DIR). The crates and why:
 # - qdrant-edge 0.9.0 uses `std::debug_assert_matches`, unstable on rustc 1.95 (E0658). Drop its
 #   entry and the [patch] line once the toolchain is >= 1.96.
-# - candle-core 0.10.2's CPU quantized matmul walks a prompt one row at a time, re-reading every
-#   weight for every prompt token, so prefill ran at decode speed. The diff adds a cache-blocked
-#   loop for many rows (bit-identical results); `skiff bench all` measures it against llama.cpp.
+# - candle-core 0.10.2's CPU quantized matmul computes one dot product per output element,
+#   unpacking the weights again for every prompt token, so prefill ran at decode speed. From 32
+#   rows on (prompts, never a decode step) the diff dequantizes the weights once per call and runs
+#   the crate's f32 GEMM; `skiff bench llm` measures it against llama.cpp.
 # Idempotent: a no-op for each crate whose patched copy (with the current diffs) is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
