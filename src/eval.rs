@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::agent::Answer;
 use crate::agent::router::RouteKind;
 use crate::bench::percentile;
+use crate::quantity::{self, Quantity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
@@ -91,69 +92,19 @@ pub struct Score {
     pub cost_usd: f64,
 }
 
-/// Relative tolerance for numbers: 1149.0 matches an expected "$1,149", 19 matches "19 h".
-const NUMERIC_TOLERANCE: f64 = 0.005;
-
-/// The numbers written in `text` ("$1,149.50" -> 1149.5, "19h" -> 19).
-pub fn numbers_in(text: &str) -> Vec<f64> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let flush = |current: &mut String, out: &mut Vec<f64>| {
-        let cleaned: String = current.trim_end_matches(['.', ',']).replace(',', "");
-        if let Ok(x) = cleaned.parse::<f64>() {
-            out.push(x);
-        }
-        current.clear();
-    };
-    let chars: Vec<char> = text.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let inner_sep = (c == ',' || c == '.')
-            && !current.is_empty()
-            && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
-        if c.is_ascii_digit() || inner_sep {
-            current.push(c);
-        } else if !current.is_empty() {
-            flush(&mut current, &mut out);
-        }
-    }
-    if !current.is_empty() {
-        flush(&mut current, &mut out);
-    }
-    out
-}
-
-/// The number an expected spelling stands for, when it is one number and a unit or currency
-/// sign at most ("$1,149", "19 h", "12%"); None for words or several numbers.
-fn expected_number(spelling: &str) -> Option<f64> {
-    const UNITS: &[&str] = &[
-        "", "$", "€", "£", "%", "h", "hours", "hrs", "kg", "g", "mm", "cm", "m", "km", "usd",
-        "eur", "nok", "days", "wh", "mah", "w", "gb", "tb", "min", "minutes", "$k",
-    ];
-    let numbers = numbers_in(spelling);
-    let rest: String = spelling
-        .chars()
-        .filter(|c| !(c.is_ascii_digit() || *c == ',' || *c == '.' || c.is_whitespace()))
-        .collect::<String>()
-        .to_lowercase();
-    (numbers.len() == 1 && UNITS.contains(&rest.as_str())).then(|| numbers[0])
-}
-
-/// True when `text` states the fact in one of its spellings, or, for a numeric spelling, states
-/// a number within the tolerance of it.
+/// True when `text` states the fact in one of its spellings. Citation markers ("[4]") are
+/// never part of what an answer states, and a name's number ("Model 4") is not a figure. A
+/// spelling that is one figure ("$1,199", "19 h", "4 GB") matches that number in a
+/// commensurable unit (1199 dollars, 19 hours, 4,000 MB) within rounding; a bare number
+/// matches in any unit. Any other spelling matches as written, on word boundaries ("UDP" is
+/// not in "UDPX").
 pub fn states(text: &str, spellings: &[String]) -> bool {
-    let lower = text.to_lowercase();
-    if spellings.iter().any(|s| lower.contains(&s.to_lowercase())) {
-        return true;
-    }
-    let numbers = numbers_in(text);
-    spellings
-        .iter()
-        .filter_map(|s| expected_number(s))
-        .any(|e| {
-            numbers
-                .iter()
-                .any(|x| (x - e).abs() <= (e.abs() * NUMERIC_TOLERANCE).max(1e-9))
-        })
+    let clean = quantity::strip_citations(text);
+    let figures = quantity::quantities_in(&quantity::without_numbered_names(&clean));
+    spellings.iter().any(|s| match Quantity::parse(s) {
+        Some(want) => figures.iter().any(|f| f.matches(&want, quantity::ROUNDED)),
+        None => quantity::contains_words(&clean, s),
+    })
 }
 
 fn share(expected: &[String], found: impl Fn(&String) -> bool) -> f64 {
@@ -473,28 +424,38 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_read_with_separators_and_units() {
-        assert_eq!(
-            numbers_in("$1,149.50 and 19h, then 3."),
-            vec![1149.5, 19.0, 3.0]
-        );
-        assert_eq!(numbers_in("Tern 4: 2.5 kg"), vec![4.0, 2.5]);
-        assert!(numbers_in("no numbers").is_empty());
+    fn facts_match_by_spelling_or_by_number_within_tolerance() {
+        let alts = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(states("It costs 1199 dollars.", &alts(&["$1,199"])));
+        assert!(states("Battery: 19 hours", &alts(&["19 h"])));
+        assert!(states("about 12.0% more", &alts(&["12%"])));
+        assert!(!states("It costs $1,349.", &alts(&["$1,199"])));
+        assert!(!states("shipping to Lisbon", &alts(&["Bergen"])));
+        // A name with a number is not a number: "Model 5" is not any 5.
+        assert!(!states("5 colours", &alts(&["Model 5"])));
+        assert!(states("Shipping to LISBON", &alts(&["Bergen", "lisbon"])));
+        // A spelling with words is not loosened into a bare number.
+        assert!(!states("14", &alts(&["14 business days from the request"])));
     }
 
     #[test]
-    fn facts_match_by_spelling_or_by_number_within_tolerance() {
+    fn citation_markers_and_names_are_not_figures() {
         let alts = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(states("It costs 1149 dollars.", &alts(&["$1,149"])));
-        assert!(states("Battery: 19 hours", &alts(&["19 h"])));
-        assert!(states("about 12.0% more", &alts(&["12%"])));
-        assert!(!states("It costs $1,299.", &alts(&["$1,149"])));
-        assert!(!states("shipping to Oslo", &alts(&["Bergen"])));
-        // A name with a number is not a number: "Tern 5" is not any 5.
-        assert!(!states("5 colours", &alts(&["Tern 5"])));
-        assert!(states("Shipping to OSLO", &alts(&["Bergen", "oslo"])));
-        // A spelling with words is not loosened into a bare number.
-        assert!(!states("14", &alts(&["14 business days from the request"])));
+        // A marker cannot stand for an expected figure, with or without a unit.
+        assert!(!states("It has 8 GB of memory [4].", &alts(&["4 GB"])));
+        assert!(!states("The answer is in the handbook [4].", &alts(&["4"])));
+        // Nor can the number of a name, nor a number in another kind of unit.
+        assert!(!states("The Model 4 has 8 GB.", &alts(&["4 GB", "4"])));
+        assert!(!states("It takes 4 hours.", &alts(&["4 GB"])));
+        assert!(states("The Model 4 has 4 GB [2].", &alts(&["4 GB"])));
+        assert!(states("It has 4,000 MB.", &alts(&["4 GB"])));
+        // Words and codes match on word boundaries only.
+        assert!(!states("since 2014", &alts(&["14"])));
+        assert!(!states("use UDPX", &alts(&["UDP"])));
+        assert!(states("open 51820/UDP", &alts(&["UDP"])));
+        assert!(states("a 10.1-inch screen", &alts(&["10.1\""])));
+        // A difference hidden behind a marker is missing: "[5]" is not "5 hours".
+        assert!(!states("14 h vs 19 h [5].", &alts(&["5 hours", "5h"])));
     }
 
     #[test]

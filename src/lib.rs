@@ -23,6 +23,7 @@ mod fuzz;
 pub mod ingest;
 pub mod prompts;
 pub mod providers;
+pub mod quantity;
 pub mod redteam;
 pub mod search;
 pub mod tools;

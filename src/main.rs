@@ -201,11 +201,9 @@ enum BenchCommand {
         /// Timed runs of the seed example per side (minutes each on 2 cores).
         #[arg(long, default_value_t = 1)]
         ask_runs: usize,
-        #[arg(
-            long,
-            default_value = "Compare the battery life and price of last year's model to the new one"
-        )]
-        question: String,
+        /// Default: the first multi-step question in knowledge/questions.jsonl.
+        #[arg(long)]
+        question: Option<String>,
         /// Parts to leave out (comma-separated): ingest, search, llm, ask.
         #[arg(long, value_delimiter = ',', value_parser = ["ingest", "search", "llm", "ask"])]
         skip: Vec<String>,
@@ -226,13 +224,11 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// End-to-end latency of one question (default: the seed example) and the time per role.
+    /// End-to-end latency of one question and the time per role.
     Ask {
-        #[arg(
-            long,
-            default_value = "Compare the battery life and price of last year's model to the new one"
-        )]
-        question: String,
+        /// Default: the first multi-step question in knowledge/questions.jsonl.
+        #[arg(long)]
+        question: Option<String>,
         /// Timed runs.
         #[arg(long, default_value_t = 3)]
         runs: usize,
@@ -246,7 +242,8 @@ enum BenchCommand {
         concurrency: usize,
         #[arg(long, default_value_t = 2)]
         rounds: usize,
-        /// Questions to cycle through (repeatable; default: three single-fact questions).
+        /// Questions to cycle through (repeatable; default: the first three single-fact
+        /// questions in knowledge/questions.jsonl).
         #[arg(long = "question")]
         questions: Vec<String>,
         #[arg(long)]
@@ -611,6 +608,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     json,
                 },
         } => {
+            let question = match question {
+                Some(q) => q,
+                // Only the ask comparison uses the question.
+                None if skip.iter().any(|s| s == "ask") => String::new(),
+                None => default_questions(skiff::eval::Kind::MultiStep, 1)?.remove(0),
+            };
             let opts = skiff::bench::all::AllOptions {
                 chunks,
                 search_sizes,
@@ -640,6 +643,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     json,
                 },
         } => {
+            let question = match question {
+                Some(q) => q,
+                None => default_questions(skiff::eval::Kind::MultiStep, 1)?.remove(0),
+            };
             let app = App::build(config).await?;
             let figures = skiff::bench::ask_bench(&app, &question, runs, cancel).await?;
             if json {
@@ -659,13 +666,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 },
         } => {
             if questions.is_empty() {
-                questions = [
-                    "How much does the Tern 4 weigh?",
-                    "Who runs the SRE team?",
-                    "When is the front desk staffed at the Austin office?",
-                ]
-                .map(String::from)
-                .to_vec();
+                questions = default_questions(skiff::eval::Kind::Single, 3)?;
             }
             let app = std::sync::Arc::new(App::build(config).await?);
             let figures =
@@ -720,6 +721,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Questions for a bench run without `--question`: the first `n` of `kind` in the question file
+/// of the wiki in the current folder.
+fn default_questions(kind: skiff::eval::Kind, n: usize) -> Result<Vec<String>> {
+    let path = std::path::Path::new("knowledge/questions.jsonl");
+    let hint = "pass the questions to time with --question";
+    let questions: Vec<String> = skiff::eval::load(path)
+        .with_context(|| {
+            format!("no --question given and no question file to take one from; {hint}")
+        })?
+        .into_iter()
+        .filter(|q| q.kind == kind)
+        .take(n)
+        .map(|q| q.question)
+        .collect();
+    if questions.is_empty() {
+        anyhow::bail!(
+            "no --question given and {} has no {kind:?} question; {hint}",
+            path.display()
+        );
+    }
+    Ok(questions)
 }
 
 fn parse_route(s: &str) -> Result<RouteMode, String> {

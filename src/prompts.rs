@@ -7,6 +7,7 @@ use crate::providers::llm::ChatMessage;
 pub const EXTRACT: &str = include_str!("../prompts/extract.md");
 pub const PLAN: &str = include_str!("../prompts/plan.md");
 pub const SYNTHESIZE: &str = include_str!("../prompts/synthesize.md");
+pub const STANDALONE: &str = include_str!("../prompts/standalone.md");
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PromptError {
@@ -110,7 +111,7 @@ mod tests {
             EXTRACT,
             &[
                 ("fields", "- price (number, USD): list price"),
-                ("passages", "[p1] It costs $1,149."),
+                ("passages", "[p1] It costs $2,450."),
             ],
         )
         .unwrap();
@@ -120,7 +121,7 @@ mod tests {
         assert!(!m[0].content.contains("Variables:"));
         assert_eq!(
             m[1].content,
-            "Fields to extract:\n- price (number, USD): list price\n\nPassages:\n[p1] It costs $1,149."
+            "Fields to extract:\n- price (number, USD): list price\n\nPassages:\n[p1] It costs $2,450."
         );
     }
 
@@ -135,7 +136,7 @@ mod tests {
                 ("max_steps", "8"),
                 ("today", "2026-11-30"),
                 ("history", ""),
-                ("pages", "- Tern 4 (products/tern-4.md)"),
+                ("pages", "- Orbit 4 (products/orbit-4.md)"),
                 ("question", "Q?"),
             ],
         )

@@ -309,7 +309,7 @@ const QUESTION_WORDS: &[&str] = &[
     "can", "if", "i", "i'm", "a", "an", "the", "and", "or", "compare", "during", "after",
 ];
 
-/// The names in a query: capitalised words and words with digits ("Tern", "4", "SEV1").
+/// The names in a query: capitalised words and words with digits ("Orbit", "4", "SEV1").
 pub fn names_in(query: &str) -> Vec<String> {
     query
         .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-'))
@@ -325,7 +325,7 @@ pub fn names_in(query: &str) -> Vec<String> {
 }
 
 /// Stable re-order: hits from pages whose title carries every name in the query come first
-/// ("Tern 3 battery life" prefers the Tern 3 page over a repairs page that mentions Tern 3).
+/// ("Orbit 3 battery life" prefers the Orbit 3 page over a repairs page that mentions Orbit 3).
 pub fn names_first(query: &str, hits: Vec<Hit>) -> Vec<Hit> {
     let names = names_in(query);
     if names.is_empty() {
@@ -444,7 +444,7 @@ async fn extract_step(
     })
 }
 
-/// "Tern 4 — Product Specification" -> "Tern 4".
+/// "Orbit 4 — Product Specification" -> "Orbit 4".
 pub fn page_name(title: &str) -> String {
     let head = title.split(['\u{2014}', '|', ':']).next().unwrap_or(title);
     head.split(" - ").next().unwrap_or(head).trim().to_string()
@@ -624,7 +624,7 @@ fn calculate_step(
     })
 }
 
-/// 1149 -> "1149", 35.714285714 -> "35.71".
+/// 1199 -> "1199", 35.714285714 -> "35.71".
 pub fn format_number(x: f64) -> String {
     let x = tidy(x);
     if x.fract() == 0.0 && x.abs() < 1e15 {
@@ -666,20 +666,20 @@ mod tests {
             (
                 "s3".to_string(),
                 extracted(
-                    "Tern 3",
+                    "Orbit 3",
                     &[
                         ("battery_hours", 14.0, "hours", 0),
-                        ("price", 1299.0, "USD", 0),
+                        ("price", 1349.0, "USD", 0),
                     ],
                 ),
             ),
             (
                 "s4".to_string(),
                 extracted(
-                    "Tern 4",
+                    "Orbit 4",
                     &[
                         ("battery_hours", 19.0, "hours", 1),
-                        ("price", 1149.0, "USD", 1),
+                        ("price", 1199.0, "USD", 1),
                     ],
                 ),
             ),
@@ -706,7 +706,7 @@ mod tests {
         let StepOutput::Calculate { result, .. } = calc else {
             panic!()
         };
-        assert_eq!(result, 68940.0);
+        assert_eq!(result, 71940.0);
     }
 
     #[test]
@@ -714,7 +714,7 @@ mod tests {
         let inputs = BTreeMap::from([(
             "s3".to_string(),
             StepOutput::Extract {
-                label: "Tern 3".into(),
+                label: "Orbit 3".into(),
                 facts: vec![Fact {
                     field: "price".into(),
                     value: None,
@@ -746,28 +746,28 @@ mod tests {
     #[test]
     fn hits_from_the_named_page_come_first() {
         assert_eq!(
-            names_in("How much does the Tern 4 weigh?"),
-            vec!["tern", "4"]
+            names_in("How much does the Orbit 4 weigh?"),
+            vec!["orbit", "4"]
         );
         let hits = vec![
             hit("Warranty and Repairs"),
-            hit("Tern 4 — Product Specification"),
-            hit("Tern 3 — Product Specification"),
+            hit("Orbit 4 — Product Specification"),
+            hit("Orbit 3 — Product Specification"),
         ];
-        let order: Vec<String> = names_first("Tern 3 battery life price", hits)
+        let order: Vec<String> = names_first("Orbit 3 battery life price", hits)
             .into_iter()
             .map(|h| h.title)
             .collect();
-        assert_eq!(order[0], "Tern 3 — Product Specification");
+        assert_eq!(order[0], "Orbit 3 — Product Specification");
         assert_eq!(order[1], "Warranty and Repairs");
     }
 
     #[test]
     fn numbers_print_plainly() {
-        assert_eq!(format_number(1149.0), "1149");
+        assert_eq!(format_number(1199.0), "1199");
         assert_eq!(format_number(35.714285714), "35.71");
         assert_eq!(format_number(-150.0), "-150");
-        assert_eq!(page_name("Tern 4 — Product Specification"), "Tern 4");
+        assert_eq!(page_name("Orbit 4 — Product Specification"), "Orbit 4");
         assert_eq!(clip("abcdef", 3), "abc…");
     }
 }

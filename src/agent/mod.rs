@@ -9,6 +9,7 @@ pub mod executor;
 pub mod ledger;
 pub mod plan;
 pub mod router;
+pub mod standalone;
 pub mod synthesize;
 
 use std::sync::Arc;
@@ -136,28 +137,6 @@ impl Answer {
     }
 }
 
-/// Whether a question leans on the one before: short, and opening with a connective ("and
-/// the Tern 3?", "what about Oslo?") or pointing back with a pronoun ("is it waterproof?").
-pub fn is_follow_up(question: &str) -> bool {
-    const OPENERS: &[&str] = &["and", "also", "what about", "how about", "same for", "then"];
-    const POINTERS: &[&str] = &[
-        "it", "its", "it's", "they", "their", "them", "that", "those", "this", "these", "he",
-        "she", "his", "her", "one", "ones",
-    ];
-    let lower = question.to_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .filter(|w| !w.is_empty())
-        .collect();
-    if words.is_empty() || words.len() > 8 {
-        return false;
-    }
-    OPENERS
-        .iter()
-        .any(|o| lower.trim_start().starts_with(&format!("{o} ")))
-        || words.iter().any(|w| POINTERS.contains(w))
-}
-
 /// Hooks for front ends that show progress (CLI spinner lines, web SSE). All optional.
 pub trait Observer: Send + Sync {
     fn route(&self, _route: &Route) {}
@@ -234,14 +213,30 @@ async fn ask_inner(
     let mut notes = Vec::new();
 
     let history = synthesize::history_text(&request.history, cfg.history_turns);
-    let route = router::route(&question, request.route.unwrap_or(cfg.route));
-    observer.route(&route);
-    // A short follow-up ("and its price?") is searched together with the previous question;
-    // a new question that stands on its own is not.
-    let query = match request.history.last() {
-        Some(prev) if is_follow_up(&question) => format!("{} {question}", prev.question),
-        _ => question.clone(),
+    // A follow-up ("and its price?") is rewritten to stand on its own before it is routed,
+    // planned and searched; a question without earlier turns is used as asked.
+    let query = if history.is_empty() {
+        question.clone()
+    } else {
+        observer.status("reading the conversation");
+        let model = role_model(app, ModelRole::Planner).await?;
+        let (query, note) = standalone::standalone_query(
+            model.as_ref(),
+            &app.config.roles.planner,
+            &history,
+            &question,
+            Duration::from_secs(cfg.planner_timeout_secs),
+            &ledger,
+        )
+        .await;
+        notes.extend(note);
+        if query != question {
+            notes.push(format!("follow-up read as: {query}"));
+        }
+        query
     };
+    let route = router::route(&query, request.route.unwrap_or(cfg.route));
+    observer.route(&route);
 
     let extractor = || -> ExtractorFuture<'_> {
         Box::pin(async {
@@ -278,7 +273,7 @@ async fn ask_inner(
             let pages = planner_pages(app, &query, &request.access).await?;
             observer.status("planning");
             let (mut valid, mut source, mut problems) =
-                planner.plan(&question, &history, &pages, None).await;
+                planner.plan(&query, &history, &pages, None).await;
             observer.plan(&valid.to_plan(), source);
             let mut run = executor::run(&valid, &rt).await;
             if let Some((step, error)) = run.failure.clone()
@@ -290,7 +285,7 @@ async fn ask_inner(
                 let previous = serde_json::to_string(&valid.to_plan()).unwrap_or_default();
                 let (next, next_source, more) = planner
                     .plan(
-                        &question,
+                        &query,
                         &history,
                         &pages,
                         Some((previous, format!("step {step} failed: {error}"))),
@@ -328,10 +323,17 @@ async fn ask_inner(
         ANSWER_PASSAGES,
         cfg.passage_chars,
     );
+    let template = prepared.template.clone().filter(|_| run.failure.is_none());
     let (text, shown) = if prepared.shown.is_empty() {
         notes.push("no evidence was found, so no model was asked".into());
         observer.token(NOT_IN_WIKI);
         (NOT_IN_WIKI.to_string(), Vec::new())
+    } else if let Some(text) = template {
+        // Every value the plan needed was found and verified and the results are exact: code
+        // writes the answer, and no model call can drop or change a figure.
+        notes.push("the answer states the computed results; no synthesizer call".into());
+        observer.token(&text);
+        (text, prepared.shown)
     } else {
         let messages = prompts::messages(
             "synthesize",
@@ -712,28 +714,3 @@ fn today() -> String {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod follow_up_tests {
-    use super::is_follow_up;
-
-    #[test]
-    fn follow_ups_lean_on_the_previous_question_new_questions_do_not() {
-        for q in [
-            "And the Tern 3?",
-            "what about Oslo?",
-            "Is it waterproof?",
-            "How much is that one?",
-        ] {
-            assert!(is_follow_up(q), "{q}");
-        }
-        for q in [
-            "Who runs the SRE team?",
-            "How much does the Tern 4 weigh?",
-            "When is the front desk staffed at the Austin office?",
-            "",
-        ] {
-            assert!(!is_follow_up(q), "{q}");
-        }
-    }
-}

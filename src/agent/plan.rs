@@ -34,7 +34,7 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchStep {
-    /// A short search query naming the thing and the facts wanted, e.g. "Tern 4 battery life
+    /// A short search query naming the thing and the facts wanted, e.g. "Orbit 4 battery life
     /// price".
     pub query: String,
 }
@@ -60,7 +60,7 @@ pub struct PlanField {
     pub kind: FieldKind,
     /// Unit for numbers, e.g. "hours", "USD", "g"; "" for text, yes/no and counts.
     pub unit: String,
-    /// What the value is, naming the thing, e.g. "battery life of the Tern 4".
+    /// What the value is, naming the thing, e.g. "battery life of the Orbit 4".
     pub description: String,
 }
 
@@ -81,7 +81,7 @@ impl PlanField {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareStep {
-    /// The baseline, e.g. "s3" or "s3.price" (last year's model).
+    /// The baseline, e.g. "s3" or "s3.price" (the older model).
     pub a: String,
     /// Compared with the baseline, e.g. "s4" or "s4.price" (the new model).
     pub b: String,
@@ -508,8 +508,8 @@ mod tests {
 
     fn seed_plan() -> Value {
         json!({"steps": [
-            {"id": "s1", "tool": "search", "args": {"query": "Tern 3 battery life price"}, "depends_on": []},
-            {"id": "s2", "tool": "search", "args": {"query": "Tern 4 battery life price"}, "depends_on": []},
+            {"id": "s1", "tool": "search", "args": {"query": "Orbit 3 battery life price"}, "depends_on": []},
+            {"id": "s2", "tool": "search", "args": {"query": "Orbit 4 battery life price"}, "depends_on": []},
             {"id": "s3", "tool": "extract", "args": {"from": ["s1"], "fields": [
                 {"name": "battery_hours", "type": "number", "unit": "hours", "description": "battery life"},
                 {"name": "price", "type": "number", "unit": "USD", "description": "launch price"}]}, "depends_on": ["s1"]},

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::Turn;
 use super::executor::{EvidenceSet, StepOutput, clip, format_number};
 use super::plan::ValidPlan;
+use crate::quantity;
 
 /// The sentence the synthesizer is told to use when the evidence does not answer.
 pub const NOT_IN_WIKI: &str = "The wiki does not say.";
@@ -33,6 +34,8 @@ pub struct Prepared {
     pub facts_text: String,
     /// The exact results the steps computed, which the answer must state.
     pub computed: Vec<Computed>,
+    /// The answer written from the computed results alone, when they are complete.
+    pub template: Option<String>,
 }
 
 /// An exact result of a compare or calculate step: a sentence citing the evidence it came
@@ -128,6 +131,8 @@ pub fn prepare(
     };
     let mut facts = Vec::new();
     let mut computed = Vec::new();
+    let mut missing = Vec::new();
+    let mut stated = Vec::new();
     for step in &plan.steps {
         match outputs.get(&step.id) {
             Some(StepOutput::Extract {
@@ -146,16 +151,28 @@ pub fn prepare(
                                 .map(|u| format!(" {u}"))
                                 .unwrap_or_default();
                             let ids: Vec<usize> = f.evidence.into_iter().collect();
+                            stated.push((
+                                format!(
+                                    "{}, {}: {value}{unit} {}.",
+                                    capitalize(label),
+                                    f.field.replace('_', " "),
+                                    cite(&ids)
+                                ),
+                                value.clone(),
+                            ));
                             facts.push(format!(
                                 "- {label}, {}: {value}{unit} {}",
                                 f.field,
                                 cite(&ids)
                             ));
                         }
-                        None => facts.push(format!(
-                            "- {label}, {}: not stated in the evidence",
-                            f.field
-                        )),
+                        None => {
+                            missing.push(format!("{label}, {}", f.field));
+                            facts.push(format!(
+                                "- {label}, {}: not stated in the evidence",
+                                f.field
+                            ));
+                        }
                     }
                 }
             }
@@ -171,11 +188,7 @@ pub fn prepare(
                         .result
                         .percent_change
                         .map(|p| {
-                            format!(
-                                " ({}{}%)",
-                                if p >= 0.0 { "+" } else { "" },
-                                format_number(p)
-                            )
+                            format!(", {}{}%", if p >= 0.0 { "+" } else { "" }, format_number(p))
                         })
                         .unwrap_or_default();
                     let larger = if r.result.larger == "equal" {
@@ -188,22 +201,29 @@ pub fn prepare(
                         )
                     };
                     let d = r.result.difference;
+                    let b_label = subject(&r.b_label, &r.field);
+                    let direction = if d > 0.0 {
+                        format!(" ({b_label} higher{pct})")
+                    } else if d < 0.0 {
+                        format!(" ({b_label} lower{pct})")
+                    } else {
+                        String::new()
+                    };
                     computed.push(Computed {
                         sentence: format!(
-                            "{field}: {b_label} {b}{unit} against {a_label} {a}{unit}, a difference of {sign}{d}{unit}{pct} {c}.",
+                            "{field}: {b_label} {b}{unit} against {a_label} {a}{unit}, a difference of {d}{unit}{direction} {c}.",
                             field = capitalize(&r.field.replace('_', " ")),
                             a_label = subject(&r.a_label, &r.field),
-                            b_label = subject(&r.b_label, &r.field),
                             a = format_number(r.result.a),
                             b = format_number(r.result.b),
-                            sign = if d > 0.0 { "+" } else { "" },
-                            d = format_number(d),
+                            d = format_number(r.result.abs_difference),
                             c = cite(&r.evidence),
                         ),
                         figures: vec![r.result.a, r.result.b, r.result.abs_difference],
                     });
                     facts.push(format!(
                         "- {field}: {a_label} = {a}{unit}; {b_label} = {b}{unit}; {b_label} minus {a_label} = {d}{unit}{pct}; {larger} {c}",
+                        pct = pct.replacen(", ", " (", 1) + if pct.is_empty() { "" } else { ")" },
                         field = r.field,
                         a_label = r.a_label,
                         b_label = r.b_label,
@@ -241,15 +261,39 @@ pub fn prepare(
             facts.join("\n")
         )
     };
+    let template = template(&computed, &stated, &missing);
     Prepared {
         shown,
         evidence_text,
         facts_text,
         computed,
+        template,
     }
 }
 
-/// "Tern 3" of the label "Tern 3 battery_life" (labels name the thing and the field).
+/// The answer code writes when the plan computed its results from verified values: the
+/// computed sentences, and each extracted value they do not already state, all cited. None
+/// when nothing was computed or a value the plan needed was not found (then a model writes
+/// the answer, saying what is missing).
+fn template(
+    computed: &[Computed],
+    stated: &[(String, String)],
+    missing: &[String],
+) -> Option<String> {
+    if computed.is_empty() || !missing.is_empty() {
+        return None;
+    }
+    let mut sentences: Vec<String> = computed.iter().map(|c| c.sentence.clone()).collect();
+    let said = sentences.join(" ");
+    for (sentence, value) in stated {
+        if !quantity::contains_words(&said, value) && !sentences.contains(sentence) {
+            sentences.push(sentence.clone());
+        }
+    }
+    Some(sentences.join(" "))
+}
+
+/// "Orbit 3" of the label "Orbit 3 battery_life" (labels name the thing and the field).
 fn subject<'a>(label: &'a str, field: &str) -> &'a str {
     label
         .strip_suffix(field)
@@ -270,7 +314,10 @@ fn capitalize(s: &str) -> String {
 /// citations): a small synthesizer often restates the inputs and drops the difference, but an
 /// exact result the plan paid for is never lost. An answer that refused is replaced by them.
 pub fn complete(text: &str, computed: &[Computed]) -> (String, Vec<String>) {
-    let stated = crate::tools::extract::numbers_in(text);
+    // A marker ("[5]") or a name's number ("Model 5") never states a computed difference.
+    let stated = quantity::numbers_in(&quantity::without_numbered_names(
+        &quantity::strip_citations(text),
+    ));
     let missing: Vec<&Computed> = computed
         .iter()
         .filter(|c| {
@@ -419,42 +466,28 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
 }
 
 /// Whether `answer` (not a refusal) gives figures and each is stated by some passage. The
-/// number of a name ("Tern 3") is not a figure, and the name must be in the evidence: a figure
-/// of the Tern 4 cannot answer for a Tern 5 the wiki never mentions.
+/// number of a name ("Orbit 3") is not a figure, and the name must be in the evidence: a figure
+/// of the Orbit 4 cannot answer for a Orbit 5 the wiki never mentions.
 fn figures_all_stated(answer: &str, shown: &[Citation]) -> bool {
     if answer.is_empty() || is_refusal(answer) {
         return false;
     }
-    let words: Vec<&str> = answer
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
-        .collect();
-    let mut names: Vec<String> = Vec::new();
-    for pair in words.windows(2) {
-        if pair[0].chars().next().is_some_and(char::is_uppercase)
-            && !pair[1].is_empty()
-            && pair[1].chars().all(|c| c.is_ascii_digit())
-        {
-            names.push(format!("{} {}", pair[0], pair[1]));
-        }
-    }
+    let answer = quantity::strip_citations(answer);
+    let names = quantity::numbered_names(&answer);
     if !names
         .iter()
         .all(|n| shown.iter().any(|c| c.text.contains(n.as_str())))
     {
         return false;
     }
-    let mut rest = answer.to_string();
-    for n in &names {
-        rest = rest.replace(n.as_str(), " ");
-    }
-    let figures: Vec<f64> = crate::tools::extract::numbers_in(&rest)
+    let rest = quantity::without_numbered_names(&answer);
+    let figures: Vec<f64> = quantity::numbers_in(&rest)
         .into_iter()
         .filter(|x| x.abs() >= 1.0)
         .collect();
     let stated: Vec<Vec<f64>> = shown
         .iter()
-        .map(|c| crate::tools::extract::numbers_in(&c.text))
+        .map(|c| quantity::numbers_in(&c.text))
         .collect();
     !figures.is_empty()
         && figures
@@ -573,8 +606,6 @@ fn is_refusal(sentence: &str) -> bool {
         "does not mention",
         "does not cover",
         "not stated",
-        "not published",
-        "never published",
     ]
     .iter()
     .any(|p| lower.contains(p))
@@ -591,13 +622,14 @@ fn attribute(text: &str, shown: &[Citation]) -> (String, Vec<usize>) {
         let has_marker = trimmed.contains('[') && trimmed.contains(']');
         let mut found: Vec<usize> = Vec::new();
         if !has_marker && !trimmed.is_empty() && !is_refusal(trimmed) {
-            let numbers: Vec<f64> = crate::tools::extract::numbers_in(trimmed)
-                .into_iter()
-                .filter(|x| x.abs() >= 1.0)
-                .collect();
+            let numbers: Vec<f64> =
+                quantity::numbers_in(&quantity::without_numbered_names(trimmed))
+                    .into_iter()
+                    .filter(|x| x.abs() >= 1.0)
+                    .collect();
             for x in &numbers {
                 if let Some(c) = shown.iter().find(|c| {
-                    crate::tools::extract::numbers_in(&c.text)
+                    quantity::numbers_in(&c.text)
                         .iter()
                         .any(|y| (x - y).abs() < 1e-9)
                 }) && !found.contains(&c.n)
@@ -730,8 +762,8 @@ mod tests {
         let plan = validate(
             &Plan {
                 steps: vec![
-                    step("s1", "search", json!({"query": "Tern 3"}), &[]),
-                    step("s2", "search", json!({"query": "Tern 4"}), &[]),
+                    step("s1", "search", json!({"query": "Orbit 3"}), &[]),
+                    step("s2", "search", json!({"query": "Orbit 4"}), &[]),
                     step("s3", "extract", e1, &["s1"]),
                     step("s4", "extract", e2, &["s2"]),
                     step(
@@ -754,20 +786,26 @@ mod tests {
             title: source.into(),
             chunk_index: 0,
         };
-        let a = evidence.add(&hit("products/tern-3.md", "Battery 14 hours, price $1,299"));
-        let b = evidence.add(&hit("products/tern-4.md", "Battery 19 hours, price $1,149"));
+        let a = evidence.add(&hit(
+            "products/orbit-3.md",
+            "Battery 14 hours, price $1,349",
+        ));
+        let b = evidence.add(&hit(
+            "products/orbit-4.md",
+            "Battery 19 hours, price $1,199",
+        ));
         let row = |field: &str, x: f64, y: f64, unit: &str| CompareRow {
             field: field.into(),
-            a_label: format!("Tern 3 {field}"),
-            b_label: format!("Tern 4 {field}"),
+            a_label: format!("Orbit 3 {field}"),
+            b_label: format!("Orbit 4 {field}"),
             result: compare(&CompareArgs {
                 a: Quantity {
-                    label: "Tern 3".into(),
+                    label: "Orbit 3".into(),
                     value: x,
                     unit: Some(unit.into()),
                 },
                 b: Quantity {
-                    label: "Tern 4".into(),
+                    label: "Orbit 4".into(),
                     value: y,
                     unit: Some(unit.into()),
                 },
@@ -781,7 +819,7 @@ mod tests {
             StepOutput::Compare {
                 rows: vec![
                     row("battery_hours", 14.0, 19.0, "hours"),
-                    row("price", 1299.0, 1149.0, "USD"),
+                    row("price", 1349.0, 1199.0, "USD"),
                 ],
             },
         );
@@ -795,21 +833,21 @@ mod tests {
         assert!(
             p.computed[0]
                 .sentence
-                .starts_with("Battery hours: Tern 4 19 hours"),
+                .starts_with("Battery hours: Orbit 4 19 hours"),
             "{:?}",
             p.computed
         );
         // The small model restated the inputs and dropped the differences.
         let (text, notes) = complete(
-            "The Tern 3 lasts 14 hours and costs $1,299 [1]; the Tern 4 lasts 19 hours and costs $1,149 [2].",
+            "The Orbit 3 lasts 14 hours and costs $1,349 [1]; the Orbit 4 lasts 19 hours and costs $1,199 [2].",
             &p.computed,
         );
         assert!(
-            text.contains("a difference of +5 hours (+35.71%) [1][2]."),
+            text.contains("a difference of 5 hours (Orbit 4 higher, +35.71%) [1][2]."),
             "{text}"
         );
         assert!(
-            text.contains("a difference of -150 USD (-11.55%) [1][2]."),
+            text.contains("a difference of 150 USD (Orbit 4 lower, -11.12%) [1][2]."),
             "{text}"
         );
         assert_eq!(notes.len(), 1);
@@ -826,16 +864,16 @@ mod tests {
     #[test]
     fn an_answer_that_states_the_results_is_left_alone_and_a_refusal_is_replaced() {
         let p = seed_prepared();
-        let said = "The Tern 4 lasts 19 hours, 5 more than the Tern 3's 14, and costs $1,149, \
-                    $150 less than the Tern 3's $1,299 [1][2].";
+        let said = "The Orbit 4 lasts 19 hours, 5 more than the Orbit 3's 14, and costs $1,199, \
+                    $150 less than the Orbit 3's $1,349 [1][2].";
         assert_eq!(complete(said, &p.computed), (said.to_string(), Vec::new()));
         // The difference alone is not the comparison: the two values are added.
         let (text, _) = complete(
-            "The Tern 4 lasts 5 hours longer and costs $150 less [1][2].",
+            "The Orbit 4 lasts 5 hours longer and costs $150 less [1][2].",
             &p.computed,
         );
         assert!(
-            text.contains("Tern 4 19 hours against Tern 3 14 hours"),
+            text.contains("Orbit 4 19 hours against Orbit 3 14 hours"),
             "{text}"
         );
         let (text, _) = complete(NOT_IN_WIKI, &p.computed);
@@ -851,15 +889,15 @@ mod tests {
     #[test]
     fn uncited_sentences_get_the_passage_that_states_them() {
         let mut ev = shown(2);
-        ev[0].text = "Tern 3: Battery life | 14 hours | price $1,299".into();
-        ev[1].text = "Luma Optronics makes the Tern 4 panels; lead time 12 weeks.".into();
+        ev[0].text = "Orbit 3: Battery life | 14 hours | price $1,349".into();
+        ev[1].text = "Nadir Optics makes the Orbit 4 panels; lead time 12 weeks.".into();
         let c = check(
-            "Tern 3 lasts 14 hours. Luma Optronics makes the panels. It is great.",
+            "Orbit 3 lasts 14 hours. Nadir Optics makes the panels. It is great.",
             &ev,
         );
         assert_eq!(
             c.text,
-            "Tern 3 lasts 14 hours [1]. Luma Optronics makes the panels [2]. It is great."
+            "Orbit 3 lasts 14 hours [1]. Nadir Optics makes the panels [2]. It is great."
         );
         assert_eq!(c.citations.len(), 2);
         // A number no passage states gets no citation.
@@ -870,12 +908,12 @@ mod tests {
     #[test]
     fn keeps_valid_citations_and_drops_invented_ones() {
         let c = check(
-            "Tern 4 lasts 19 hours [2] and costs $1,149 [2][7]. Tern 3 [1, 9].",
+            "Orbit 4 lasts 19 hours [2] and costs $1,199 [2][7]. Orbit 3 [1, 9].",
             &shown(2),
         );
         assert_eq!(
             c.text,
-            "Tern 4 lasts 19 hours [2] and costs $1,149 [2]. Tern 3 [1]."
+            "Orbit 4 lasts 19 hours [2] and costs $1,199 [2]. Orbit 3 [1]."
         );
         assert_eq!(
             c.citations.iter().map(|c| c.n).collect::<Vec<_>>(),
@@ -941,12 +979,12 @@ mod tests {
         let (text, _) = settle(&draft(vec![], "Tether to your phone."), &ev, false);
         assert_eq!(text, NOT_IN_WIKI);
         // A stated figure given for a model the evidence does not name: not in the wiki.
-        let (text, _) = settle(&draft(vec![], "Tern 5 uses UDP 51820."), &ev, false);
+        let (text, _) = settle(&draft(vec![], "Orbit 5 uses UDP 51820."), &ev, false);
         assert_eq!(text, NOT_IN_WIKI);
         // The number of a name is not a figure.
-        ev[1].text = "Tern 3 is discontinued.".into();
+        ev[1].text = "Orbit 3 is discontinued.".into();
         let (text, _) = settle(
-            &draft(vec![], "The Tern 3 band is the top one."),
+            &draft(vec![], "The Orbit 3 band is the top one."),
             &ev,
             false,
         );
@@ -963,13 +1001,11 @@ mod tests {
         assert!(c.citations.is_empty());
         let c = check("The evidence does not mention a door code.", &shown(3));
         assert!(!c.answered);
-        let c = check(
-            "The door code is not published on the wiki; ask the front desk [1].",
-            &shown(3),
-        );
-        assert!(!c.answered);
+        // A page that says something is not published yet states a fact: that is an answer.
+        let c = check("The new rate is not published until May [1].", &shown(3));
+        assert!(c.answered);
         let mut ev = shown(1);
-        ev[0].text = "Luma Optronics: standard lead time 12 weeks.".into();
+        ev[0].text = "Nadir Optics: standard lead time 12 weeks.".into();
         let partial = check(
             "The lead time is 12 weeks. The wiki does not say who pays.",
             &ev,
@@ -1086,7 +1122,7 @@ mod answer_field_tests {
 
     #[test]
     fn streams_only_the_answer_string_decoded() {
-        let full = r#"{"quotes":[{"evidence":1,"quote":"say \"answer\": no"}],"answer":"Tern 4: 19 h\n\"fast\" \u00e9 [1]."}"#;
+        let full = r#"{"quotes":[{"evidence":1,"quote":"say \"answer\": no"}],"answer":"Orbit 4: 19 h\n\"fast\" \u00e9 [1]."}"#;
         let mut field = AnswerField::default();
         let mut got = String::new();
         // Fed in pieces of 3 bytes (on char boundaries), as a model streams.
@@ -1100,7 +1136,7 @@ mod answer_field_tests {
                 got.push_str(&piece);
             }
         }
-        assert_eq!(got, "Tern 4: 19 h\n\"fast\" é [1].");
+        assert_eq!(got, "Orbit 4: 19 h\n\"fast\" é [1].");
         assert_eq!(field.feed(&format!("{full} ")), None);
     }
 

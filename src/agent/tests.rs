@@ -14,7 +14,7 @@ use crate::providers::llm::{ChatResponse, ChatStream, LlmError};
 
 fn good_plan() -> String {
     json!({"steps": [
-        {"id": "s1", "tool": "search", "args": {"query": "Tern 4 weight"}, "depends_on": []},
+        {"id": "s1", "tool": "search", "args": {"query": "Orbit 4 weight"}, "depends_on": []},
         {"id": "s2", "tool": "extract", "args": {"from": ["s1"], "fields": [
             {"name": "weight", "type": "number", "unit": "g", "description": "weight"}]}, "depends_on": ["s1"]}
     ]})
@@ -34,9 +34,9 @@ async fn plan_with(
     let planner = Planner::with_model(model.clone(), "scripted", 8, timeout, &ledger).unwrap();
     let (p, s, problems) = planner
         .plan(
-            "How heavy is the Tern 4?",
+            "How heavy is the Orbit 4?",
             "",
-            "- Tern 4 (products/tern-4.md): ...",
+            "- Orbit 4 (products/orbit-4.md): ...",
             None,
         )
         .await;

@@ -203,7 +203,7 @@ pub fn bench_prompt(run: usize) -> Vec<crate::providers::llm::ChatMessage> {
     let mut context = String::new();
     for i in 0..12 {
         context.push_str(&format!(
-            "Section {i}: the Tern field tablet team reviewed battery tests, pricing, display \
+            "Section {i}: the Orbit field scanner team reviewed battery tests, pricing, display \
              brightness, drop ratings and shipping schedules for region {i}, and agreed on the \
              next steps with the support and sales teams. "
         ));

@@ -611,13 +611,13 @@ mod tests {
         let event = |v: Value| serde_json::from_value::<Event>(v).unwrap();
         let (ch, thread, q) = question_of(&event(json!({
             "type": "app_mention", "channel": "C1", "ts": "1.5",
-            "text": "<@U0BOT> How much does the Tern 4 weigh?"
+            "text": "<@U0BOT> How much does the Orbit 4 weigh?"
         })))
         .unwrap();
         assert_eq!((ch.as_str(), thread.as_str()), ("C1", "1.5"));
-        assert_eq!(q, "How much does the Tern 4 weigh?");
+        assert_eq!(q, "How much does the Orbit 4 weigh?");
         let (_, thread, _) = question_of(&event(json!({
-            "type": "app_mention", "channel": "C1", "ts": "2.0", "thread_ts": "1.5", "text": "<@U0BOT> and the Tern 3?"
+            "type": "app_mention", "channel": "C1", "ts": "2.0", "thread_ts": "1.5", "text": "<@U0BOT> and the Orbit 3?"
         })))
         .unwrap();
         assert_eq!(thread, "1.5", "follow-ups stay in the thread");

@@ -426,8 +426,8 @@ mod tests {
     fn private_text_is_a_question_and_commands_are_understood() {
         let me = me();
         assert_eq!(
-            intent(&private("How heavy is the Tern 4?"), &me),
-            Intent::Ask("How heavy is the Tern 4?".into())
+            intent(&private("How heavy is the Orbit 4?"), &me),
+            Intent::Ask("How heavy is the Orbit 4?".into())
         );
         assert_eq!(intent(&private("/start"), &me), Intent::Help);
         assert_eq!(intent(&private("/help"), &me), Intent::Help);
@@ -458,15 +458,15 @@ mod tests {
         );
         assert_eq!(intent(&mention, &me), Intent::Ask("who runs SRE?".into()));
         let reply = group(
-            "and the Tern 3?",
+            "and the Orbit 3?",
             json!({ "reply_to_message": {
                 "message_id": 9, "date": 1_700_000_000,
                 "chat": { "id": -100, "type": "supergroup", "title": "G" },
                 "from": { "id": 777, "is_bot": true, "first_name": "Skiff", "username": "skiff_bot" },
-                "text": "The Tern 4 weighs 985 g."
+                "text": "The Orbit 4 weighs 1,210 g."
             }}),
         );
-        assert_eq!(intent(&reply, &me), Intent::Ask("and the Tern 3?".into()));
+        assert_eq!(intent(&reply, &me), Intent::Ask("and the Orbit 3?".into()));
         assert_eq!(
             intent(&group("/ask vpn port?", json!({})), &me),
             Intent::Ask("vpn port?".into())

@@ -127,14 +127,14 @@ mod tests {
     #[test]
     fn escapes_every_reserved_character() {
         assert_eq!(
-            escape("Tern 4 (2025): $1,149.00 - 19 h! [1] a_b*c`d>e#f+g=h|i{j}k~l\\"),
-            "Tern 4 \\(2025\\): $1,149\\.00 \\- 19 h\\! \\[1\\] a\\_b\\*c\\`d\\>e\\#f\\+g\\=h\\|i\\{j\\}k\\~l\\\\"
+            escape("Orbit 4 (2025): $2,450.00 - 19 h! [1] a_b*c`d>e#f+g=h|i{j}k~l\\"),
+            "Orbit 4 \\(2025\\): $2,450\\.00 \\- 19 h\\! \\[1\\] a\\_b\\*c\\`d\\>e\\#f\\+g\\=h\\|i\\{j\\}k\\~l\\\\"
         );
     }
 
     #[test]
     fn long_text_splits_on_lines_within_the_limit() {
-        let line = escape("The Tern 4 lasts 19 hours (per the spec page).");
+        let line = escape("The Orbit 4 lasts 19 hours (per the spec page).");
         let text = vec![line.clone(); 200].join("\n");
         let parts = split(&text, LIMIT);
         assert!(parts.len() >= 3, "{}", parts.len());

@@ -279,7 +279,7 @@ mod tests {
             tags: vec![],
             acl: vec![],
             sections: vec![Section {
-                heading_path: vec!["Tern 4".into(), "Pricing".into()],
+                heading_path: vec!["Orbit 4".into(), "Pricing".into()],
                 blocks: blocks
                     .into_iter()
                     .map(|(kind, t)| Block {
@@ -307,11 +307,11 @@ mod tests {
 
     #[test]
     fn small_section_is_one_chunk_with_heading_path() {
-        let d = doc(vec![(BlockKind::Prose, "It costs $1,149.")]);
+        let d = doc(vec![(BlockKind::Prose, "It costs $2,450.")]);
         let c = chunk_document(&d, limits(64, 8), &Words);
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].heading(), "Tern 4 > Pricing");
-        assert_eq!(c[0].embedding_text(), "Tern 4 > Pricing\nIt costs $1,149.");
+        assert_eq!(c[0].heading(), "Orbit 4 > Pricing");
+        assert_eq!(c[0].embedding_text(), "Orbit 4 > Pricing\nIt costs $2,450.");
     }
 
     #[test]

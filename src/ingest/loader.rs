@@ -481,10 +481,10 @@ mod tests {
     #[test]
     fn markdown_front_matter_and_heading_paths() {
         let doc = md(
-            "---\ntitle: Tern 4\ntags: [product, tablet]\nacl: [finance]\n---\n\
-             # Tern 4\n\nIntro text.\n\n## Pricing\n\nIt costs $1,149.\n\n### Discounts\n\n- 10% for schools\n\n## Battery\n\n19 hours.\n",
+            "---\ntitle: Orbit 4\ntags: [product, tablet]\nacl: [finance]\n---\n\
+             # Orbit 4\n\nIntro text.\n\n## Pricing\n\nIt costs $2,450.\n\n### Discounts\n\n- 10% for schools\n\n## Battery\n\n19 hours.\n",
         );
-        assert_eq!(doc.title, "Tern 4");
+        assert_eq!(doc.title, "Orbit 4");
         assert_eq!(doc.tags, vec!["product", "tablet"]);
         assert_eq!(doc.acl, vec!["finance"]);
         let paths: Vec<String> = doc
@@ -495,10 +495,10 @@ mod tests {
         assert_eq!(
             paths,
             vec![
-                "Tern 4",
-                "Tern 4 > Pricing",
-                "Tern 4 > Pricing > Discounts",
-                "Tern 4 > Battery"
+                "Orbit 4",
+                "Orbit 4 > Pricing",
+                "Orbit 4 > Pricing > Discounts",
+                "Orbit 4 > Battery"
             ]
         );
         assert_eq!(doc.sections[2].blocks[0].text, "- 10% for schools");
@@ -548,7 +548,7 @@ mod tests {
     #[test]
     fn html_drops_scripts_and_nav_and_keeps_headings() {
         let html = r#"<html><head><title>VPN</title><style>p{color:red}</style></head>
-            <body><nav><a href="/">Home</a></nav><h1>VPN setup</h1><p>Use WireGuard.</p>
+            <body><nav><a href="/">Home</a></nav><h1>VPN setup</h1><p>Use Quillnet.</p>
             <script>alert("x")</script><h2>Ports</h2><p>UDP <b>51820</b> must be open.</p>
             <ul><li>one</li><li>two</li></ul>
             <table><tr><th>Port</th><th>Use</th></tr><tr><td>51820</td><td>wg</td></tr></table>

@@ -10,7 +10,7 @@ use super::{Tool, ToolError, ToolOutput, output, parse_args, schema_value, tidy}
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Quantity {
-    /// What the number is, e.g. "Tern 3 battery life".
+    /// What the number is, e.g. "Orbit 3 battery life".
     pub label: String,
     pub value: f64,
     /// Unit of the value, e.g. "hours" or "USD"; both sides must use the same one.
@@ -21,7 +21,7 @@ pub struct Quantity {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompareArgs {
-    /// The baseline (e.g. last year's model).
+    /// The baseline (e.g. the older model).
     pub a: Quantity,
     /// The quantity compared with the baseline (e.g. the new model).
     pub b: Quantity,
@@ -110,21 +110,21 @@ mod tests {
     #[test]
     fn battery_and_price_of_the_seed_example() {
         let battery = compare(&CompareArgs {
-            a: q("Tern 3", 14.0, "hours"),
-            b: q("Tern 4", 19.0, "hours"),
+            a: q("Orbit 3", 14.0, "hours"),
+            b: q("Orbit 4", 19.0, "hours"),
         })
         .unwrap();
         assert_eq!(battery.difference, 5.0);
-        assert_eq!(battery.larger, "Tern 4");
+        assert_eq!(battery.larger, "Orbit 4");
         assert_eq!(battery.percent_change, Some(35.714285714));
         let price = compare(&CompareArgs {
-            a: q("Tern 3", 1299.0, "USD"),
-            b: q("Tern 4", 1149.0, "usd"),
+            a: q("Orbit 3", 1349.0, "USD"),
+            b: q("Orbit 4", 1199.0, "usd"),
         })
         .unwrap();
         assert_eq!(price.difference, -150.0);
         assert_eq!(price.abs_difference, 150.0);
-        assert_eq!(price.larger, "Tern 3");
+        assert_eq!(price.larger, "Orbit 3");
     }
 
     #[test]

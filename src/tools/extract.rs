@@ -17,6 +17,7 @@ use crate::prompts;
 use crate::providers::llm::{
     ChatMessage, ChatModel, ChatRequest, LlmError, OutputSchema, parse_json,
 };
+use crate::quantity::{self, numbers_in};
 
 /// Longest quote the model may return (keeps generation short and the schema tight).
 const QUOTE_MAX: u64 = 160;
@@ -242,16 +243,33 @@ impl ExtractTool {
 }
 
 /// The lines of a passage that bear on the fields: its first line (where it is from), table
-/// header rows, and every line with a word of a field's name, description or unit. A small
-/// model on a CPU reads a few lines many times faster than a whole passage (prompt processing
-/// dominates its time); values are still verified against the whole passage. A passage with
-/// no such line, or a short one, is kept whole.
+/// header rows, and every line with a word of a field's name or unit (or, where none has one,
+/// of a field's description). A small model on a CPU reads a few lines many times faster than
+/// a whole passage (prompt processing dominates its time); values are still verified against
+/// the whole passage. A passage with no such line, or a short one, is kept whole.
 pub fn focus(text: &str, fields: &[FieldSpec]) -> String {
     let lines: Vec<&str> = text.lines().collect();
     if lines.len() <= 3 {
         return text.to_string();
     }
-    let words = field_words(fields);
+    let names = field_words(fields, false);
+    let described = field_words(fields, true);
+    let Some(keep) = lines_with(&lines, &names).or_else(|| lines_with(&lines, &described)) else {
+        return text.to_string();
+    };
+    lines
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(l, _)| *l)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Which lines to keep: the first, table header rows and lines with one of `words` (whole
+/// words: "life" must not pick "| Peer key lifetime | 180 days |"); None when no line past
+/// the first has one.
+fn lines_with(lines: &[&str], words: &[String]) -> Option<Vec<bool>> {
     let separator = |l: &str| {
         let t = l.trim();
         t.starts_with('|') && t.contains('-') && t.chars().all(|c| "|-: ".contains(c))
@@ -260,7 +278,6 @@ pub fn focus(text: &str, fields: &[FieldSpec]) -> String {
     keep[0] = true;
     let mut found = false;
     for (i, line) in lines.iter().enumerate().skip(1) {
-        // Whole words: "life" must not pick "| Peer key lifetime | 180 days |".
         let lower = line.to_lowercase();
         let line_words: Vec<&str> = lower
             .split(|c: char| !c.is_alphanumeric())
@@ -274,24 +291,16 @@ pub fn focus(text: &str, fields: &[FieldSpec]) -> String {
             keep[i] = true;
         }
     }
-    if !found {
-        return text.to_string();
-    }
-    lines
-        .iter()
-        .zip(keep)
-        .filter(|(_, k)| *k)
-        .map(|(l, _)| *l)
-        .collect::<Vec<_>>()
-        .join("\n")
+    found.then_some(keep)
 }
 
-/// Lower-case words (3+ letters) of the fields' names, units and descriptions, without
-/// common words and without the proper names a description mentions ("the Tern 3").
-fn field_words(fields: &[FieldSpec]) -> Vec<String> {
-    const COMMON: &[&str] = &[
-        "the", "and", "for", "with", "from", "per", "its", "what", "how", "much", "many", "model",
-        "value", "number", "this", "that", "new", "last", "year", "year's", "one",
+/// Lower-case words (3+ letters) of the fields' names and units, or of their descriptions,
+/// without English function words and without the proper names a description mentions.
+fn field_words(fields: &[FieldSpec], descriptions: bool) -> Vec<String> {
+    const FUNCTION_WORDS: &[&str] = &[
+        "the", "and", "for", "with", "from", "per", "its", "what", "how", "much", "many", "this",
+        "that", "these", "those", "are", "was", "were", "has", "have", "which", "who", "when",
+        "where", "any", "all", "each", "value", "number",
     ];
     let mut words: Vec<String> = Vec::new();
     let mut add = |w: &str| {
@@ -300,23 +309,26 @@ fn field_words(fields: &[FieldSpec]) -> Vec<String> {
             .to_lowercase();
         if w.len() >= 3
             && !w.chars().all(|c| c.is_ascii_digit())
-            && !COMMON.contains(&w.as_str())
+            && !FUNCTION_WORDS.contains(&w.as_str())
             && !words.contains(&w)
         {
             words.push(w);
         }
     };
     for f in fields {
-        f.name
-            .split(|c: char| !c.is_alphanumeric())
-            .for_each(&mut add);
-        if let Some(u) = &f.unit {
-            add(u);
+        if descriptions {
+            f.description
+                .split_whitespace()
+                .filter(|w| !w.starts_with(char::is_uppercase))
+                .for_each(&mut add);
+        } else {
+            f.name
+                .split(|c: char| !c.is_alphanumeric())
+                .for_each(&mut add);
+            if let Some(u) = &f.unit {
+                add(u);
+            }
         }
-        f.description
-            .split_whitespace()
-            .filter(|w| !w.starts_with(char::is_uppercase))
-            .for_each(&mut add);
     }
     words
 }
@@ -455,30 +467,6 @@ pub fn flatten(s: &str) -> String {
         .to_lowercase()
 }
 
-/// Numbers written in a text: "$1,299.50" -> 1299.5; "19 hours" -> 19.
-pub fn numbers_in(text: &str) -> Vec<f64> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let chars: Vec<char> = text.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let next_is_digit = chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
-        let separator = matches!(c, ',' | '.') && !cur.is_empty() && next_is_digit;
-        let sign = c == '-' && cur.is_empty() && next_is_digit;
-        if c.is_ascii_digit() || separator || sign {
-            cur.push(c);
-        } else if !cur.is_empty() {
-            if let Ok(n) = cur.replace(',', "").parse() {
-                out.push(n);
-            }
-            cur.clear();
-        }
-    }
-    if let Ok(n) = cur.replace(',', "").parse() {
-        out.push(n);
-    }
-    out
-}
-
 /// Fields whose value is not backed by its passage, with the reason.
 fn check(args: &ExtractArgs, raw: &BTreeMap<String, Option<RawValue>>) -> Vec<(String, String)> {
     let mut problems = Vec::new();
@@ -540,27 +528,7 @@ fn check(args: &ExtractArgs, raw: &BTreeMap<String, Option<RawValue>>) -> Vec<(S
 
 /// (dimension, factor to the dimension's base unit) of a unit name.
 fn unit_info(unit: &str) -> Option<(&'static str, f64)> {
-    let u = unit.trim().trim_end_matches('.').to_ascii_lowercase();
-    Some(match u.as_str() {
-        "h" | "hr" | "hrs" | "hour" | "hours" => ("time", 1.0),
-        "min" | "mins" | "minute" | "minutes" => ("time", 1.0 / 60.0),
-        "s" | "sec" | "secs" | "second" | "seconds" => ("time", 1.0 / 3600.0),
-        "day" | "days" => ("time", 24.0),
-        "week" | "weeks" => ("time", 168.0),
-        "g" | "gram" | "grams" => ("mass", 1.0),
-        "kg" | "kilogram" | "kilograms" => ("mass", 1000.0),
-        "lb" | "lbs" | "pound" | "pounds" => ("mass", 453.59237),
-        "mm" | "millimetre" | "millimeter" | "millimetres" | "millimeters" => ("length", 1.0),
-        "cm" => ("length", 10.0),
-        "m" | "metre" | "meter" | "metres" | "meters" => ("length", 1000.0),
-        "in" | "inch" | "inches" | "\"" => ("length", 25.4),
-        "$" | "usd" | "us$" | "dollar" | "dollars" | "us dollars" => ("usd", 1.0),
-        "€" | "eur" | "euro" | "euros" => ("eur", 1.0),
-        "£" | "gbp" | "pound sterling" => ("gbp", 1.0),
-        "nok" | "kr" => ("nok", 1.0),
-        "%" | "percent" => ("percent", 1.0),
-        _ => return None,
-    })
+    quantity::unit(unit).map(|u| (u.dimension, u.factor))
 }
 
 /// Converts a verified number to the field's unit where the units are commensurable.
@@ -629,7 +597,7 @@ mod tests {
                 Passage {
                     id: "p1".into(),
                     text:
-                        "Tern 4 is rated for **19 hours** of field use. Price (MSRP, USD): $1,149."
+                        "Orbit 4 is rated for **19 hours** of field use. Price (MSRP, USD): $1,199."
                             .into(),
                 },
                 Passage {
@@ -656,15 +624,15 @@ mod tests {
 
     #[test]
     fn focus_keeps_the_lines_about_the_fields() {
-        let table = "Tern 3 > Overview > Spec table:\n\n| Spec | Tern 3 |\n|------|--------|\n\
+        let table = "Orbit 3 > Overview > Spec table:\n\n| Spec | Orbit 3 |\n|------|--------|\n\
                      | Model number | PT3-1025 |\n| Battery life | 14 hours |\n\
-                     | Price (MSRP, USD) | $1,299 |\n| Weight | 1,140 g |\n| Display | 10.1-inch |";
+                     | Price (MSRP, USD) | $1,349 |\n| Weight | 1,140 g |\n| Display | 10.1-inch |";
         let fields = args().fields;
         let focused = focus(table, &fields);
         assert_eq!(
             focused,
-            "Tern 3 > Overview > Spec table:\n| Spec | Tern 3 |\n| Battery life | 14 hours |\n\
-             | Price (MSRP, USD) | $1,299 |"
+            "Orbit 3 > Overview > Spec table:\n| Spec | Orbit 3 |\n| Battery life | 14 hours |\n\
+             | Price (MSRP, USD) | $1,349 |"
         );
         // A word inside another word is no match: a passage about something else stays
         // whole, so the model sees there is nothing to extract.
@@ -675,14 +643,20 @@ mod tests {
         let other = "Office\nThe VPN uses UDP 51820.\nPort 443 too.\nAsk IT.";
         assert_eq!(focus(other, &fields), other);
         assert_eq!(focus("a\nb", &fields), "a\nb");
-        // Proper names and common words in a description are not keywords.
-        let words = field_words(&[FieldSpec {
+        // Names and units first; descriptions (without proper names and function words) only
+        // where no line has a name's word.
+        let lead = [FieldSpec {
             name: "lead_time".into(),
             kind: FieldKind::Number,
             unit: Some("weeks".into()),
-            description: "lead time of the Luma LX-104B panel".into(),
-        }]);
-        assert_eq!(words, ["lead", "time", "weeks", "panel"]);
+            description: "lead time of the Nadir LX-104B panel".into(),
+        }];
+        assert_eq!(field_words(&lead, false), ["lead", "time", "weeks"]);
+        assert_eq!(field_words(&lead, true), ["lead", "time", "panel"]);
+        let panel = "Parts\nScreens come from one supplier.\nThe panel ships in 12 weeks.\nAsk IT.";
+        assert_eq!(focus(panel, &lead), "Parts\nThe panel ships in 12 weeks.");
+        let by_description = "Parts\nScreens come from one supplier.\nOne panel per box.\nAsk IT.";
+        assert_eq!(focus(by_description, &lead), "Parts\nOne panel per box.");
     }
 
     fn tool(turns: Vec<&str>) -> (ExtractTool, Arc<ScriptedModel>) {
@@ -699,7 +673,7 @@ mod tests {
     async fn verified_values_pass_and_units_normalise() {
         let (tool, model) = tool(vec![
             r#"{"battery_hours":{"passage":"p1","quote":"rated for 19 hours","value":19,"unit":"hours"},
-                "price":{"passage":"p1","quote":"$1,149","value":1149,"unit":"$"}}"#,
+                "price":{"passage":"p1","quote":"$1,199","value":1199,"unit":"$"}}"#,
         ]);
         let (x, calls) = tool.extract(&args()).await.unwrap();
         assert_eq!(calls.len(), 1);
@@ -711,7 +685,7 @@ mod tests {
         let p = x.values["price"].as_ref().unwrap();
         assert_eq!(
             (p.value.clone(), p.unit.as_deref()),
-            (json!(1149.0), Some("USD"))
+            (json!(1199.0), Some("USD"))
         );
         // The schema the decoder got restricts passage ids to the given ones.
         let seen = model.seen.lock().unwrap();
@@ -758,7 +732,7 @@ mod tests {
     #[tokio::test]
     async fn a_value_in_the_wrong_kind_of_unit_is_another_fact() {
         // A price offered as battery life (hours) is sent back, then dropped.
-        let wrong = r#"{"battery_hours":{"passage":"p1","quote":"$1,149","value":1149,"unit":"USD"},"price":null}"#;
+        let wrong = r#"{"battery_hours":{"passage":"p1","quote":"$1,199","value":1199,"unit":"USD"},"price":null}"#;
         let (tool, model) = tool(vec![wrong, wrong]);
         let (x, _) = tool.extract(&args()).await.unwrap();
         assert_eq!(x.values["battery_hours"], None);
@@ -770,7 +744,7 @@ mod tests {
     #[tokio::test]
     async fn the_passage_holding_the_quote_wins_over_the_id_given() {
         let (tool, _) = tool(vec![
-            r#"{"battery_hours":{"passage":"none","quote":"rated for **19 hours**","value":19,"unit":"hours"},"price":{"passage":"p2","quote":"$1,149","value":1149,"unit":"USD"}}"#,
+            r#"{"battery_hours":{"passage":"none","quote":"rated for **19 hours**","value":19,"unit":"hours"},"price":{"passage":"p2","quote":"$1,199","value":1199,"unit":"USD"}}"#,
         ]);
         let (x, calls) = tool.extract(&args()).await.unwrap();
         assert_eq!(calls.len(), 1, "no correction round needed");
@@ -815,15 +789,6 @@ mod tests {
         assert_eq!(out.value, json!(1.5));
         assert_eq!(out.unit.as_deref(), Some("hours"));
         assert_eq!(notes.len(), 1);
-    }
-
-    #[test]
-    fn numbers_are_read_as_written() {
-        assert_eq!(
-            numbers_in("$1,299.50 or 19 hours, -3"),
-            vec![1299.5, 19.0, -3.0]
-        );
-        assert_eq!(numbers_in("v2.3."), vec![2.3]);
     }
 
     #[tokio::test]

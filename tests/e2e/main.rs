@@ -7,6 +7,7 @@
 mod agent;
 mod common;
 mod config_cli;
+mod generality;
 mod ingest;
 mod models;
 mod remote;

@@ -77,7 +77,7 @@ impl Answerer for Scripted {
         };
         observer.step_finished(&report);
         let text = format!(
-            "Tern 4 lasts 20 hours [1] (turns before: {}).",
+            "Orbit 4 lasts 20 hours [1] (turns before: {}).",
             request.history.len()
         );
         observer.token(&text);
@@ -101,9 +101,9 @@ impl Answerer for Scripted {
             answered: true,
             citations: vec![Citation {
                 n: 1,
-                source: "products/tern-4.md".into(),
+                source: "products/orbit-4.md".into(),
                 heading: "Specs".into(),
-                title: "Tern 4".into(),
+                title: "Orbit 4".into(),
                 text: "Battery: 20 hours".into(),
             }],
             route,
@@ -257,14 +257,14 @@ async fn ask_returns_the_answer_as_ask_json_does() {
         &r,
         post(
             "/api/ask",
-            json!({ "question": "How long does the Tern 4 last?",
+            json!({ "question": "How long does the Orbit 4 last?",
                     "history": [{ "question": "hi", "answer": "hello" }] }),
         ),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["question"], "How long does the Tern 4 last?");
+    assert_eq!(v["question"], "How long does the Orbit 4 last?");
     assert!(v["answer"].as_str().unwrap().contains("turns before: 1"));
     assert_eq!(v["citations"][0]["n"], 1);
     assert_eq!(v["citations"][0]["text"], "Battery: 20 hours");
@@ -372,7 +372,7 @@ async fn stream_sends_progress_then_the_answer() {
     let (_, _, r) = app(config());
     let (status, headers, body) = send(
         &r,
-        post("/api/ask/stream", json!({ "question": "Tern 4 battery?" })),
+        post("/api/ask/stream", json!({ "question": "Orbit 4 battery?" })),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -400,9 +400,9 @@ async fn stream_sends_progress_then_the_answer() {
     assert_eq!(plan["source"], "router");
     assert_eq!(plan["steps"][0]["tool"], "search");
     let done: Value = serde_json::from_str(&events[5].1).unwrap();
-    assert_eq!(done["citations"][0]["title"], "Tern 4");
+    assert_eq!(done["citations"][0]["title"], "Orbit 4");
 
-    let (status, _, body) = send(&r, get("/api/ask/stream?question=Tern%204%20battery%3F")).await;
+    let (status, _, body) = send(&r, get("/api/ask/stream?question=Orbit%204%20battery%3F")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(sse_events(&body).last().unwrap().0, "done");
 }
@@ -419,7 +419,7 @@ async fn openai_routes_answer_with_sources() {
         { "role": "system", "content": "be nice" },
         { "role": "user", "content": "hi" },
         { "role": "assistant", "content": "hello" },
-        { "role": "user", "content": [{ "type": "text", "text": "Tern 4 battery?" }] },
+        { "role": "user", "content": [{ "type": "text", "text": "Orbit 4 battery?" }] },
     ]);
     let (status, _, body) = send(
         &r,
@@ -435,7 +435,7 @@ async fn openai_routes_answer_with_sources() {
     let content = v["choices"][0]["message"]["content"].as_str().unwrap();
     assert!(content.contains("turns before: 1"), "{content}");
     assert!(
-        content.contains("Sources:\n[1] Tern 4 — Specs (products/tern-4.md)"),
+        content.contains("Sources:\n[1] Orbit 4 — Specs (products/orbit-4.md)"),
         "{content}"
     );
     assert_eq!(v["usage"]["total_tokens"], 120);
@@ -460,7 +460,7 @@ async fn openai_routes_answer_with_sources() {
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
         .collect();
-    assert!(text.contains("[1] Tern 4"), "{text}");
+    assert!(text.contains("[1] Orbit 4"), "{text}");
     assert_eq!(
         chunks.last().unwrap()["choices"][0]["finish_reason"],
         "stop"

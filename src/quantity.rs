@@ -1,0 +1,570 @@
+//! Quantities in text, read the same way everywhere: numbers ("$1,349.50", "-3", "19h"), units
+//! with their dimension and conversion factor, citation markers ("[4]") that are not figures,
+//! and the number of a name ("Model 4") that is not a figure either. Scoring, extraction checks
+//! and answer checks all use these, so they never disagree on what a text states.
+
+/// Relative difference under which two figures are the same number as people write it
+/// ("1199" for "$1,199.00", "12.0%" for "12%").
+pub const ROUNDED: f64 = 0.005;
+
+/// Relative difference under which two numbers are the same number exactly.
+pub const EXACT: f64 = 1e-9;
+
+/// True when `a` and `b` differ by at most `rel` of the larger magnitude (at least `rel`
+/// absolute, so zeros compare).
+pub fn same(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0)
+}
+
+/// A unit's dimension (two units compare only within one) and its factor to the dimension's
+/// base unit. Each currency is its own dimension: there is no exchange rate here.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Unit {
+    pub dimension: &'static str,
+    pub factor: f64,
+}
+
+/// Units by the names and symbols people write. Time's base is the hour, mass's the gram,
+/// length's the millimetre, data's the byte (decimal prefixes; "KiB"-style are binary).
+const UNITS: &[(&str, &[&str], f64)] = &[
+    (
+        "time",
+        &["ms", "millisecond", "milliseconds"],
+        1.0 / 3_600_000.0,
+    ),
+    (
+        "time",
+        &["s", "sec", "secs", "second", "seconds"],
+        1.0 / 3600.0,
+    ),
+    ("time", &["min", "mins", "minute", "minutes"], 1.0 / 60.0),
+    ("time", &["h", "hr", "hrs", "hour", "hours"], 1.0),
+    ("time", &["d", "day", "days"], 24.0),
+    ("time", &["wk", "wks", "week", "weeks"], 168.0),
+    ("time", &["month", "months"], 730.5),
+    ("time", &["yr", "yrs", "year", "years"], 8766.0),
+    ("mass", &["mg", "milligram", "milligrams"], 0.001),
+    ("mass", &["g", "gram", "grams"], 1.0),
+    (
+        "mass",
+        &["kg", "kilo", "kilos", "kilogram", "kilograms"],
+        1000.0,
+    ),
+    ("mass", &["t", "tonne", "tonnes"], 1_000_000.0),
+    ("mass", &["oz", "ounce", "ounces"], 28.349523125),
+    ("mass", &["lb", "lbs", "pound", "pounds"], 453.59237),
+    (
+        "length",
+        &[
+            "mm",
+            "millimetre",
+            "millimeter",
+            "millimetres",
+            "millimeters",
+        ],
+        1.0,
+    ),
+    (
+        "length",
+        &[
+            "cm",
+            "centimetre",
+            "centimeter",
+            "centimetres",
+            "centimeters",
+        ],
+        10.0,
+    ),
+    (
+        "length",
+        &["m", "metre", "meter", "metres", "meters"],
+        1000.0,
+    ),
+    (
+        "length",
+        &["km", "kilometre", "kilometer", "kilometres", "kilometers"],
+        1_000_000.0,
+    ),
+    ("length", &["in", "inch", "inches", "\""], 25.4),
+    ("length", &["ft", "foot", "feet"], 304.8),
+    ("length", &["mi", "mile", "miles"], 1_609_344.0),
+    ("data", &["b", "byte", "bytes"], 1.0),
+    ("data", &["kb", "kilobyte", "kilobytes"], 1e3),
+    ("data", &["mb", "megabyte", "megabytes"], 1e6),
+    ("data", &["gb", "gigabyte", "gigabytes"], 1e9),
+    ("data", &["tb", "terabyte", "terabytes"], 1e12),
+    ("data", &["pb", "petabyte", "petabytes"], 1e15),
+    ("data", &["kib"], 1024.0),
+    ("data", &["mib"], 1_048_576.0),
+    ("data", &["gib"], 1_073_741_824.0),
+    ("data", &["tib"], 1_099_511_627_776.0),
+    ("rate", &["kbps", "kbit/s"], 1e3),
+    ("rate", &["mbps", "mbit/s"], 1e6),
+    ("rate", &["gbps", "gbit/s"], 1e9),
+    (
+        "volume",
+        &[
+            "ml",
+            "millilitre",
+            "milliliter",
+            "millilitres",
+            "milliliters",
+        ],
+        0.001,
+    ),
+    ("volume", &["l", "litre", "liter", "litres", "liters"], 1.0),
+    (
+        "volume",
+        &["m³", "m3", "cubic metre", "cubic metres"],
+        1000.0,
+    ),
+    ("energy", &["wh"], 1.0),
+    ("energy", &["kwh"], 1000.0),
+    ("energy", &["mwh"], 1_000_000.0),
+    ("charge", &["mah"], 1.0),
+    ("power", &["w", "watt", "watts"], 1.0),
+    ("power", &["kw", "kilowatt", "kilowatts"], 1000.0),
+    ("speed", &["km/h", "kph"], 1.0),
+    ("speed", &["mph"], 1.609344),
+    ("percent", &["%", "percent", "per cent", "pct"], 1.0),
+    ("usd", &["$", "usd", "us$", "dollar", "dollars"], 1.0),
+    ("eur", &["€", "eur", "euro", "euros"], 1.0),
+    ("gbp", &["£", "gbp"], 1.0),
+    ("jpy", &["¥", "jpy", "yen"], 1.0),
+    ("nok", &["nok"], 1.0),
+    ("sek", &["sek"], 1.0),
+    ("dkk", &["dkk"], 1.0),
+    ("chf", &["chf"], 1.0),
+    ("cad", &["cad", "c$"], 1.0),
+    ("aud", &["aud", "a$"], 1.0),
+];
+
+/// The unit a name or symbol stands for ("hours", "KB", "€"), case-insensitively.
+pub fn unit(name: &str) -> Option<Unit> {
+    let u = name.trim().trim_end_matches('.').to_lowercase();
+    UNITS
+        .iter()
+        .find(|(_, names, _)| names.contains(&u.as_str()))
+        .map(|&(dimension, _, factor)| Unit { dimension, factor })
+}
+
+/// Converts `x` from unit `from` to unit `to` when both are known units of one dimension.
+pub fn convert(x: f64, from: &str, to: &str) -> Option<f64> {
+    let (f, t) = (unit(from)?, unit(to)?);
+    (f.dimension == t.dimension).then(|| x * f.factor / t.factor)
+}
+
+/// The text with citation markers ("[4]", "[1, 3]", "[2][5]") removed: a marker is a pointer
+/// to a source, never a figure of the answer.
+pub fn strip_citations(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        let marker = after.find(']').filter(|&close| {
+            let inner = &after[..close];
+            !inner.trim().is_empty()
+                && inner
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == ',' || c == ' ')
+        });
+        match marker {
+            Some(close) => {
+                out.push_str(rest[..open].trim_end_matches(' '));
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[..=open]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every number written in `text`, in order: thousands separators dropped ("$1,349.50" ->
+/// 1349.5), a minus only where it starts a number ("-3", but "2026-05-01" is three numbers).
+pub fn numbers_in(text: &str) -> Vec<f64> {
+    spans(text).into_iter().map(|s| s.value).collect()
+}
+
+/// A number's place in a text (byte offsets) and value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Span {
+    start: usize,
+    end: usize,
+    value: f64,
+}
+
+fn spans(text: &str) -> Vec<Span> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        let digit_next = chars.get(i + 1).is_some_and(|(_, n)| n.is_ascii_digit());
+        let prev_alnum = i > 0 && chars[i - 1].1.is_alphanumeric();
+        let sign = c == '-' && digit_next && !prev_alnum;
+        if !(c.is_ascii_digit() || sign) {
+            i += 1;
+            continue;
+        }
+        let start = at;
+        let mut j = i + 1;
+        while j < chars.len() {
+            let c = chars[j].1;
+            let inner =
+                matches!(c, ',' | '.') && chars.get(j + 1).is_some_and(|(_, n)| n.is_ascii_digit());
+            if c.is_ascii_digit() || inner {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        let end = chars.get(j).map_or(text.len(), |(at, _)| *at);
+        if let Ok(value) = text[start..end].replace(',', "").parse::<f64>() {
+            out.push(Span { start, end, value });
+        }
+        i = j;
+    }
+    out
+}
+
+/// A figure read from text: the number and the unit written with it, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantity {
+    pub value: f64,
+    /// The unit as written ("hours", "$", "GB"); None for a bare number.
+    pub unit: Option<String>,
+}
+
+impl Quantity {
+    /// Whether `self` (what a text states) is the figure `want`: the same number within `rel`,
+    /// in `want`'s unit after conversion when `want` has one. A bare `want` matches any unit.
+    pub fn matches(&self, want: &Quantity, rel: f64) -> bool {
+        match (&want.unit, &self.unit) {
+            (None, _) => same(self.value, want.value, rel),
+            (Some(w), Some(h)) => {
+                convert(self.value, h, w).is_some_and(|x| same(x, want.value, rel))
+            }
+            (Some(_), None) => false,
+        }
+    }
+
+    /// One number with at most a known unit or currency sign and nothing else ("$1,199",
+    /// "19 h", "10.1-inch", "12%"); None for words, names or several numbers.
+    pub fn parse(text: &str) -> Option<Quantity> {
+        let found = quantities_in(text);
+        let [q] = found.as_slice() else {
+            return None;
+        };
+        let rest: String = text
+            .chars()
+            .filter(|c| !(c.is_ascii_digit() || matches!(c, ',' | '.' | '-') || c.is_whitespace()))
+            .collect();
+        let unit_len = q
+            .unit
+            .as_deref()
+            .map_or(0, |u| u.chars().filter(|c| !c.is_whitespace()).count());
+        (rest.chars().count() == unit_len).then(|| q.clone())
+    }
+}
+
+/// The figures of `text`: each number with the unit written right after it ("19 hours",
+/// "14h", "10.1-inch", "12%") or the currency sign or code right before it ("$1,199",
+/// "NOK 950"). A number glued to letters that are no unit ("42P01", "Q1") is a code, not a
+/// figure, and a marker ("[4]") is not one either.
+pub fn quantities_in(text: &str) -> Vec<Quantity> {
+    let text = strip_citations(text);
+    let mut out = Vec::new();
+    for s in spans(&text) {
+        let before = &text[..s.start];
+        let after = &text[s.end..];
+        if before.chars().next_back().is_some_and(char::is_alphabetic) {
+            continue;
+        }
+        let glued = after.chars().next().is_some_and(char::is_alphabetic);
+        let unit_after = unit_after(after);
+        if glued && unit_after.is_none() {
+            continue;
+        }
+        let unit = unit_after.or_else(|| unit_before(before));
+        out.push(Quantity {
+            value: s.value,
+            unit,
+        });
+    }
+    out
+}
+
+/// The unit written right after a number: glued, after one space or after a hyphen.
+fn unit_after(after: &str) -> Option<String> {
+    let rest = after
+        .strip_prefix(' ')
+        .or_else(|| after.strip_prefix('-'))
+        .unwrap_or(after);
+    if let Some(c) = rest.chars().next()
+        && matches!(c, '%' | '"' | '″')
+    {
+        return Some(if c == '%' { "%" } else { "\"" }.to_string());
+    }
+    let word: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || matches!(c, '/' | '³' | '$'))
+        .collect();
+    let word = word.trim_end_matches('/');
+    if word.is_empty() {
+        return None;
+    }
+    // "4 in the box" is not four inches: a spaced "in" is the preposition.
+    if unit(word).is_some() && !(word == "in" && after.starts_with(' ')) {
+        return Some(word.to_string());
+    }
+    // "cubic metres", "per cent": two words.
+    let two: String = rest
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let two = two.trim_end_matches(|c: char| !c.is_alphanumeric());
+    unit(two).is_some().then(|| two.to_string())
+}
+
+/// A currency written right before a number: a sign ("$", "US$", "€") or a code ("NOK ").
+fn unit_before(before: &str) -> Option<String> {
+    let trimmed = before.trim_end();
+    let word: String = trimmed
+        .chars()
+        .rev()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, '(' | ':' | ','))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    // A sign is glued ("$5"), a code is a word of its own ("NOK 950").
+    let glued = trimmed.len() == before.len();
+    let candidates: Vec<String> = if glued {
+        let last: String = word.chars().next_back().into_iter().collect();
+        vec![word.clone(), last]
+    } else {
+        vec![word.clone()]
+    };
+    candidates
+        .into_iter()
+        .find(|w| unit(w).is_some_and(|u| u.is_currency()))
+}
+
+impl Unit {
+    /// Currencies are written before the number as well as after it.
+    pub fn is_currency(&self) -> bool {
+        CURRENCIES.contains(&self.dimension)
+    }
+}
+
+const CURRENCIES: &[&str] = &[
+    "usd", "eur", "gbp", "jpy", "nok", "sek", "dkk", "chf", "cad", "aud",
+];
+
+/// The names with a number in `text` ("Model 4", "Gen 2s" -> "Gen 2"): a capitalised word
+/// followed by a number of at most three digits with no unit. Such a number names a thing;
+/// it is not a figure.
+pub fn numbered_names(text: &str) -> Vec<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut names: Vec<String> = Vec::new();
+    for (i, pair) in words.windows(2).enumerate() {
+        let [name, number] = pair else { continue };
+        let name = name.trim_start_matches(|c: char| !c.is_alphanumeric());
+        let proper = name.chars().next().is_some_and(char::is_uppercase)
+            && name.chars().skip(1).all(char::is_lowercase)
+            && name.chars().count() >= 2;
+        let number = number.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        let number = number.strip_suffix('s').unwrap_or(number);
+        let numbered =
+            !number.is_empty() && number.len() <= 3 && number.chars().all(|c| c.is_ascii_digit());
+        // "In 4 days": a number with a unit after it is a figure.
+        // A spaced "in" is the preposition, as in `quantities_in`.
+        let unit_next = words.get(i + 2).is_some_and(|w| {
+            let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+            !w.eq_ignore_ascii_case("in") && unit(w).is_some()
+        });
+        if proper && numbered && !unit_next {
+            let n = format!("{name} {number}");
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
+    names
+}
+
+/// `text` with the numbered names replaced by their word alone ("the Model 4 weighs" -> "the
+/// Model weighs"), for reading figures.
+pub fn without_numbered_names(text: &str) -> String {
+    let mut out = text.to_string();
+    for n in numbered_names(text) {
+        if let Some((word, _)) = n.split_once(' ') {
+            out = replace_words(&out, &n, word);
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs in `haystack` (both compared lower-case) with no letter or digit
+/// right before or after it: "UDP" is not in "UDPX", "14" is not in "2014".
+pub fn contains_words(haystack: &str, needle: &str) -> bool {
+    let h = haystack.to_lowercase();
+    let n = needle.to_lowercase();
+    if n.trim().is_empty() {
+        return false;
+    }
+    let edge_alnum_start = n.chars().next().is_some_and(char::is_alphanumeric);
+    let edge_alnum_end = n.chars().next_back().is_some_and(char::is_alphanumeric);
+    h.match_indices(&n).any(|(at, _)| {
+        let before_ok = !edge_alnum_start
+            || !h[..at]
+                .chars()
+                .next_back()
+                .is_some_and(char::is_alphanumeric);
+        let after_ok = !edge_alnum_end
+            || !h[at + n.len()..]
+                .chars()
+                .next()
+                .is_some_and(char::is_alphanumeric);
+        before_ok && after_ok
+    })
+}
+
+/// Replaces whole-word occurrences of `from` (exact case) with `to`.
+fn replace_words(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(from) {
+        let end = at + from.len();
+        let before_ok = !rest[..at]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric);
+        let after = &rest[end..];
+        let after_ok = !after.chars().next().is_some_and(|c| c.is_ascii_digit());
+        out.push_str(&rest[..at]);
+        out.push_str(if before_ok && after_ok { to } else { from });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(value: f64, unit: Option<&str>) -> Quantity {
+        Quantity {
+            value,
+            unit: unit.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn numbers_keep_separators_signs_and_dates_apart() {
+        assert_eq!(
+            numbers_in("$1,349.50 or 19 hours, -3, then 3."),
+            vec![1349.5, 19.0, -3.0, 3.0]
+        );
+        assert_eq!(numbers_in("2026-05-01"), vec![2026.0, 5.0, 1.0]);
+        assert_eq!(numbers_in("v2.3."), vec![2.3]);
+        assert!(numbers_in("no numbers").is_empty());
+    }
+
+    #[test]
+    fn units_convert_within_a_dimension_only() {
+        assert_eq!(convert(90.0, "minutes", "h"), Some(1.5));
+        assert_eq!(convert(2.0, "TB", "GB"), Some(2000.0));
+        assert!(convert(1.0, "kg", "lb").is_some_and(|x| same(x, 2.2046, 1e-4)));
+        assert_eq!(convert(5.0, "$", "EUR"), None);
+        assert_eq!(convert(5.0, "hours", "kg"), None);
+        assert_eq!(unit("Hours").map(|u| u.dimension), Some("time"));
+        assert_eq!(unit("bananas"), None);
+    }
+
+    #[test]
+    fn citation_markers_are_not_figures() {
+        assert_eq!(strip_citations("It has 8 GB [4]."), "It has 8 GB.");
+        assert_eq!(strip_citations("a [1, 3][2] b"), "a b");
+        assert_eq!(
+            strip_citations("keep [sic] and [a1]"),
+            "keep [sic] and [a1]"
+        );
+        assert!(
+            quantities_in("It weighs 870 g [4].")
+                .iter()
+                .all(|x| x.value != 4.0)
+        );
+    }
+
+    #[test]
+    fn quantities_carry_the_unit_written_with_them() {
+        assert_eq!(
+            quantities_in("$1,199, 19h, 10.1-inch, 12% and NOK 950; error 42P01 in Q1"),
+            vec![
+                q(1199.0, Some("$")),
+                q(19.0, Some("h")),
+                q(10.1, Some("inch")),
+                q(12.0, Some("%")),
+                q(950.0, Some("NOK")),
+            ]
+        );
+        assert_eq!(
+            quantities_in("2 cubic metres"),
+            vec![q(2.0, Some("cubic metres"))]
+        );
+        assert_eq!(quantities_in("port 51820"), vec![q(51820.0, None)]);
+    }
+
+    #[test]
+    fn a_spelling_is_one_quantity_or_none() {
+        assert_eq!(Quantity::parse("$1,199"), Some(q(1199.0, Some("$"))));
+        assert_eq!(Quantity::parse("19 h"), Some(q(19.0, Some("h"))));
+        assert_eq!(Quantity::parse("10.1\""), Some(q(10.1, Some("\""))));
+        assert_eq!(Quantity::parse("14"), Some(q(14.0, None)));
+        assert_eq!(Quantity::parse("14 business days"), None);
+        assert_eq!(Quantity::parse("Model 5"), None);
+        assert_eq!(Quantity::parse("3 to 5 days"), None);
+    }
+
+    #[test]
+    fn matching_needs_the_same_number_in_a_commensurable_unit() {
+        let want = q(4.0, Some("GB"));
+        assert!(q(4000.0, Some("MB")).matches(&want, ROUNDED));
+        assert!(!q(4.0, None).matches(&want, ROUNDED));
+        assert!(!q(4.0, Some("hours")).matches(&want, ROUNDED));
+        assert!(q(19.0, Some("hours")).matches(&q(19.0, None), ROUNDED));
+        assert!(q(1199.0, Some("dollars")).matches(&q(1199.0, Some("$")), ROUNDED));
+    }
+
+    #[test]
+    fn numbered_names_are_not_figures() {
+        assert_eq!(
+            numbered_names("The Model 4 beats the Model 3s; In 4 days; Gen 12."),
+            vec![
+                "Model 4".to_string(),
+                "Model 3".to_string(),
+                "Gen 12".to_string()
+            ]
+        );
+        assert_eq!(
+            without_numbered_names("The Model 4 weighs 870 g, Model 40 more"),
+            "The Model weighs 870 g, Model more"
+        );
+    }
+
+    #[test]
+    fn words_match_on_boundaries() {
+        assert!(contains_words("Open UDP 51820.", "udp"));
+        assert!(!contains_words("UDPX", "udp"));
+        assert!(!contains_words("since 2014", "14"));
+        assert!(contains_words("a 10.1\" screen", "10.1\""));
+        assert!(!contains_words("anything", ""));
+    }
+}
