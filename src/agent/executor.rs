@@ -168,7 +168,8 @@ pub type ExtractorFuture<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Arc<dyn ChatModel>, String>> + Send + 'a>,
 >;
 
-/// The outcome of running a plan: a report per step, and the first failure if any.
+/// The outcome of running a plan: a report per step (steps that needed a failed one are
+/// skipped), and the first failure if any.
 pub struct Run {
     pub reports: Vec<StepReport>,
     pub outputs: BTreeMap<String, StepOutput>,
@@ -182,23 +183,23 @@ pub async fn run(plan: &ValidPlan, rt: &Runtime<'_>) -> Run {
     let mut failure: Option<(String, String)> = None;
     let mut running = FuturesUnordered::new();
     loop {
-        if failure.is_none() {
-            for step in &plan.steps {
-                if running.len() >= rt.max_parallel.max(1) {
-                    break;
-                }
-                let ready = !started.contains(&step.id)
-                    && step.depends_on.iter().all(|d| outputs.contains_key(d));
-                if ready {
-                    started.insert(step.id.clone());
-                    rt.observer.step_started(&step.id, step.tool());
-                    let inputs = outputs.clone();
-                    running.push(async move {
-                        let t0 = Instant::now();
-                        let result = run_step(step, &inputs, rt).await;
-                        (step, result, t0.elapsed())
-                    });
-                }
+        // A failed step does not stop the run: steps that do not need its output still run
+        // (their evidence and facts reach the answer), and those that do are skipped.
+        for step in &plan.steps {
+            if running.len() >= rt.max_parallel.max(1) {
+                break;
+            }
+            let ready = !started.contains(&step.id)
+                && step.depends_on.iter().all(|d| outputs.contains_key(d));
+            if ready {
+                started.insert(step.id.clone());
+                rt.observer.step_started(&step.id, step.tool());
+                let inputs = outputs.clone();
+                running.push(async move {
+                    let t0 = Instant::now();
+                    let result = run_step(step, &inputs, rt).await;
+                    (step, result, t0.elapsed())
+                });
             }
         }
         let Some((step, result, took)) = running.next().await else {

@@ -324,10 +324,21 @@ async fn ask_inner(
         cfg.passage_chars,
     );
     let template = prepared.template.clone().filter(|_| run.failure.is_none());
+    let absent = synthesize::absent_names(&query, &evidence.all());
     let (text, shown) = if prepared.shown.is_empty() {
         notes.push("no evidence was found, so no model was asked".into());
         observer.token(NOT_IN_WIKI);
         (NOT_IN_WIKI.to_string(), Vec::new())
+    } else if !absent.is_empty() {
+        // The question is about something no passage names: any answer would be about
+        // something else, however well it is cited.
+        notes.push(format!(
+            "no passage names {}; no synthesizer call",
+            absent.join(", ")
+        ));
+        let text = synthesize::names_not_found(&absent, &prepared.shown);
+        observer.token(&text);
+        (text, prepared.shown)
     } else if let Some(text) = template {
         // Every value the plan needed was found and verified and the results are exact: code
         // writes the answer, and no model call can drop or change a figure.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Turn;
-use super::executor::{EvidenceSet, StepOutput, clip, format_number};
+use super::executor::{Evidence, EvidenceSet, StepOutput, clip, format_number};
 use super::plan::ValidPlan;
 use crate::quantity;
 
@@ -518,6 +518,43 @@ pub struct Checked {
     pub notes: Vec<String>,
 }
 
+/// The numbered names of the question ("Model 5") that no retrieved passage, title or heading
+/// names: the wiki has nothing on them, so an answer would be about something else.
+pub fn absent_names(query: &str, evidence: &[Evidence]) -> Vec<String> {
+    quantity::numbered_names(query)
+        .into_iter()
+        .filter(|name| {
+            !evidence.iter().any(|ev| {
+                [&ev.text, &ev.title, &ev.heading]
+                    .iter()
+                    .any(|t| quantity::contains_words(t, name))
+            })
+        })
+        .collect()
+}
+
+/// The refusal for a question about names the wiki does not have, with the pages found nearby
+/// (so the asker sees what the wiki does cover).
+pub fn names_not_found(absent: &[String], shown: &[Citation]) -> String {
+    let mut text = format!(
+        "The wiki does not say: no page found mentions {}.",
+        absent.join(" or ")
+    );
+    let mut titles: Vec<&str> = Vec::new();
+    for c in shown {
+        if !c.title.is_empty() && !titles.contains(&c.title.as_str()) {
+            titles.push(&c.title);
+        }
+    }
+    if !titles.is_empty() {
+        text.push_str(&format!(
+            " The nearest pages are: {}.",
+            titles.into_iter().take(3).collect::<Vec<_>>().join("; ")
+        ));
+    }
+    text
+}
+
 pub fn check(text: &str, shown: &[Citation]) -> Checked {
     let mut out = String::with_capacity(text.len());
     let mut cited: Vec<usize> = Vec::new();
@@ -738,6 +775,40 @@ mod tests {
                 text: String::new(),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_question_about_a_name_no_passage_has_is_refused_with_the_pages_nearby() {
+        let ev = |title: &str, text: &str| Evidence {
+            source: "p.md".into(),
+            heading: title.into(),
+            title: title.into(),
+            text: text.into(),
+            chunk_index: 0,
+        };
+        let found = [
+            ev("Orbit 4 spec", "The Orbit 4 costs $1,199."),
+            ev("Lineup", "Orbit 3 and Orbit 4 are sold now."),
+        ];
+        assert!(absent_names("How much does the Orbit 4 cost?", &found).is_empty());
+        // "Orbit 40" is not "Orbit 4"; "In 4 days" is a figure, not a name.
+        assert_eq!(
+            absent_names("How much will the Orbit 5 cost, and the Orbit 40?", &found),
+            vec!["Orbit 5".to_string(), "Orbit 40".to_string()]
+        );
+        assert!(absent_names("Can I return it In 4 days?", &found).is_empty());
+        let mut near = shown(2);
+        near[0].title = "Orbit 4 spec".into();
+        near[1].title = "Lineup".into();
+        let text = names_not_found(&["Orbit 5".into()], &near);
+        assert_eq!(
+            text,
+            "The wiki does not say: no page found mentions Orbit 5. The nearest pages are: \
+             Orbit 4 spec; Lineup."
+        );
+        let checked = check(&text, &near);
+        assert!(!checked.answered);
+        assert!(checked.citations.is_empty());
     }
 
     /// The seed example's plan after execution: two searches, two extractions, a comparison.
