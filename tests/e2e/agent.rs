@@ -180,12 +180,19 @@ async fn questions_through_the_remote_path() {
         if q.id == "q51" {
             assert!(!answer.answered, "{}", answer.answer);
             assert!(
-                answer.notes.iter().any(|n| n.contains("no passage names Tern 5")),
+                answer
+                    .notes
+                    .iter()
+                    .any(|n| n.contains("no passage names Tern 5")),
                 "{:?}",
                 answer.notes
             );
             assert!(
-                !answer.ledger.entries.iter().any(|e| e.role == "synthesizer"),
+                !answer
+                    .ledger
+                    .entries
+                    .iter()
+                    .any(|e| e.role == "synthesizer"),
                 "{:?}",
                 answer.ledger.entries
             );
