@@ -375,14 +375,12 @@ async fn extract_step(
     let passages: Vec<Passage> = ids
         .iter()
         .filter_map(|i| {
-            rt.evidence.get(*i).map(|e| {
-                // Tables read row by row, values next to their headers.
-                let text = super::tables::tables_as_lines(&e.text);
-                let budget = super::tables::budget(&e.text, &text, rt.passage_chars);
-                Passage {
-                    id: format!("p{}", i + 1),
-                    text: clip(&format!("{} > {}: {text}", e.title, e.heading), budget),
-                }
+            rt.evidence.get(*i).map(|e| Passage {
+                id: format!("p{}", i + 1),
+                text: clip(
+                    &format!("{} > {}: {}", e.title, e.heading, e.text),
+                    rt.passage_chars,
+                ),
             })
         })
         .collect();

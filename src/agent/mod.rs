@@ -11,7 +11,6 @@ pub mod plan;
 pub mod router;
 pub mod standalone;
 pub mod synthesize;
-pub mod tables;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use super::Turn;
 use super::executor::{Evidence, EvidenceSet, StepOutput, clip, format_number};
 use super::plan::ValidPlan;
-use super::tables::{self, tables_as_lines};
 use crate::quantity;
 
 /// The sentence the synthesizer is told to use when the evidence does not answer.
@@ -110,21 +109,19 @@ pub fn prepare(
     let mut evidence_text = String::new();
     for (i, e) in order.iter().enumerate() {
         let Some(ev) = evidence.get(*e) else { continue };
-        let text = tables_as_lines(&ev.text);
-        let budget = tables::budget(&ev.text, &text, passage_chars);
         evidence_text.push_str(&format!(
             "[{}] {} > {}: {}\n",
             i + 1,
             ev.title,
             ev.heading,
-            clip(&text, budget)
+            clip(&ev.text, passage_chars)
         ));
         shown.push(Citation {
             n: i + 1,
             source: ev.source,
             heading: ev.heading,
             title: ev.title,
-            text,
+            text: ev.text,
         });
     }
     let cite = |ids: &[usize]| -> String {
