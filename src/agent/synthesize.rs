@@ -184,12 +184,12 @@ pub fn prepare(
                         .as_deref()
                         .map(|u| format!(" {u}"))
                         .unwrap_or_default();
-                    let pct = r
-                        .result
-                        .percent_change
-                        .map(|p| {
-                            format!(", {}{}%", if p >= 0.0 { "+" } else { "" }, format_number(p))
-                        })
+                    let percent = r.result.percent_change.map(|p| {
+                        format!("{}{}%", if p >= 0.0 { "+" } else { "" }, format_number(p))
+                    });
+                    let pct = percent
+                        .as_ref()
+                        .map(|p| format!(", {p}"))
                         .unwrap_or_default();
                     let larger = if r.result.larger == "equal" {
                         "they are equal".to_string()
@@ -223,7 +223,7 @@ pub fn prepare(
                     });
                     facts.push(format!(
                         "- {field}: {a_label} = {a}{unit}; {b_label} = {b}{unit}; {b_label} minus {a_label} = {d}{unit}{pct}; {larger} {c}",
-                        pct = pct.replacen(", ", " (", 1) + if pct.is_empty() { "" } else { ")" },
+                        pct = percent.map(|p| format!(" ({p})")).unwrap_or_default(),
                         field = r.field,
                         a_label = r.a_label,
                         b_label = r.b_label,
@@ -901,6 +901,12 @@ mod tests {
     fn computed_differences_the_answer_left_out_are_added_with_citations() {
         let p = seed_prepared();
         assert_eq!(p.computed.len(), 2);
+        assert!(
+            p.facts_text
+                .contains("Orbit 4 battery_hours minus Orbit 3 battery_hours = 5 hours (+35.71%);"),
+            "{}",
+            p.facts_text
+        );
         assert!(
             p.computed[0]
                 .sentence
