@@ -66,3 +66,78 @@ pub async fn search(
         .await?;
     Ok(hits.into_iter().map(Hit::from).collect())
 }
+
+/// Reciprocal-rank fusion of ranked hit lists: a chunk scores the sum of 1 / (60 + rank) over
+/// the lists it appears in, so a chunk near the top of several lists beats one that tops a
+/// single list. The first list wins ties. The fused score replaces the hits' own scores.
+pub fn fuse(lists: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
+    const RRF_K: f32 = 60.0;
+    let mut fused: Vec<Hit> = Vec::new();
+    for list in lists {
+        for (rank, hit) in list.into_iter().enumerate() {
+            let add = 1.0 / (RRF_K + rank as f32 + 1.0);
+            match fused
+                .iter_mut()
+                .find(|f| f.source == hit.source && f.chunk_index == hit.chunk_index)
+            {
+                Some(f) => f.score += add,
+                None => fused.push(Hit { score: add, ..hit }),
+            }
+        }
+    }
+    // Stable: equal scores keep the order of first appearance.
+    fused.sort_by(|a, b| b.score.total_cmp(&a.score));
+    fused.truncate(k);
+    fused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(source: &str, chunk: u32) -> Hit {
+        Hit {
+            score: 1.0,
+            source: source.into(),
+            heading: String::new(),
+            text: String::new(),
+            title: String::new(),
+            chunk_index: chunk,
+        }
+    }
+
+    fn order(hits: &[Hit]) -> Vec<(String, u32)> {
+        hits.iter()
+            .map(|h| (h.source.clone(), h.chunk_index))
+            .collect()
+    }
+
+    #[test]
+    fn a_chunk_found_by_both_queries_comes_first() {
+        let alone = vec![hit("a.md", 0), hit("b.md", 0), hit("c.md", 2)];
+        let with_context = vec![hit("c.md", 2), hit("d.md", 0), hit("a.md", 1)];
+        let fused = fuse(vec![alone, with_context], 4);
+        assert_eq!(
+            order(&fused),
+            vec![
+                ("c.md".into(), 2),
+                ("a.md".into(), 0),
+                ("b.md".into(), 0),
+                ("d.md".into(), 0)
+            ]
+        );
+        assert!(fused[0].score > fused[1].score);
+        // Equal ranks in the two lists: the first list's hit wins the tie.
+        assert!((fused[2].score - fused[3].score).abs() < f32::EPSILON);
+    }
+
+    #[test]
+    fn one_list_keeps_its_order_and_k_cuts() {
+        let fused = fuse(
+            vec![vec![hit("a.md", 0), hit("b.md", 0), hit("c.md", 0)]],
+            2,
+        );
+        assert_eq!(order(&fused), vec![("a.md".into(), 0), ("b.md".into(), 0)]);
+        assert!(fuse(Vec::new(), 3).is_empty());
+    }
+}

@@ -162,6 +162,10 @@ pub struct Runtime<'a> {
     pub evidence: &'a EvidenceSet,
     pub ledger: &'a Ledger,
     pub observer: &'a dyn Observer,
+    /// In a conversation, the previous question: every search also runs with it in front of
+    /// its query and the two rankings are fused, so a follow-up whose rewrite lost the
+    /// subject ("how long does the certificate last?") still finds the earlier topic's pages.
+    pub conversation: Option<String>,
 }
 
 pub type ExtractorFuture<'a> = std::pin::Pin<
@@ -276,20 +280,26 @@ async fn run_step(
 }
 
 async fn search_step(query: &str, rt: &Runtime<'_>) -> Result<StepOutput, ToolError> {
-    let hits = search::search(
-        rt.embedder,
-        rt.store,
-        query,
-        rt.search_k,
-        rt.prefetch,
-        rt.access.clone(),
-    )
-    .await
-    .map_err(|e| ToolError::Failed {
-        tool: "search",
-        message: e.to_string(),
-    })?;
-    let hits = names_first(query, hits);
+    let run = |q: String| async move {
+        search::search(
+            rt.embedder,
+            rt.store,
+            &q,
+            rt.search_k,
+            rt.prefetch,
+            rt.access.clone(),
+        )
+        .await
+        .map_err(|e| ToolError::Failed {
+            tool: "search",
+            message: e.to_string(),
+        })
+    };
+    let mut lists = vec![run(query.to_string()).await?];
+    if let Some(previous) = rt.conversation.as_deref() {
+        lists.push(run(format!("{previous} {query}")).await?);
+    }
+    let hits = names_first(query, search::fuse(lists, rt.search_k));
     Ok(StepOutput::Search {
         query: query.to_string(),
         evidence: hits.iter().map(|h| rt.evidence.add(h)).collect(),

@@ -259,6 +259,11 @@ async fn ask_inner(
         evidence: &evidence,
         ledger: &ledger,
         observer,
+        conversation: request
+            .history
+            .last()
+            .filter(|_| cfg.history_turns > 0)
+            .map(|t| t.question.clone()),
     };
 
     let (valid, source, problems, run) = match route.kind {
