@@ -525,6 +525,20 @@ fn resolve(r: &str, inputs: &BTreeMap<String, StepOutput>) -> Result<Number, Str
     }
 }
 
+/// Two values read for different things that are one number from one passage: the
+/// extractions did not tell the things apart, so arithmetic on them would be about nothing.
+fn same_reading(a: &Number, b: &Number) -> bool {
+    a.value == b.value && !a.evidence.is_empty() && a.evidence == b.evidence
+}
+
+fn one_reading(a: &str, b: &str, n: &Number) -> String {
+    format!(
+        "{a} and {b} are the same number ({}) read from the same passage: the two things \
+         were not told apart",
+        format_number(n.value)
+    )
+}
+
 fn compare_step(
     a: &str,
     b: &str,
@@ -570,6 +584,9 @@ fn compare_step(
     for (field, ra, rb) in pairs {
         let na = resolve(&ra, inputs).map_err(failed)?;
         let nb = resolve(&rb, inputs).map_err(failed)?;
+        if same_reading(&na, &nb) {
+            return Err(failed(one_reading(&ra, &rb, &na)));
+        }
         let result = compare(&CompareArgs {
             a: Quantity {
                 label: na.label.clone(),
@@ -603,6 +620,7 @@ fn calculate_step(
     let mut numbers = Vec::new();
     let mut shown = Vec::new();
     let mut evidence = Vec::new();
+    let mut read: Vec<(&str, Number)> = Vec::new();
     for v in values {
         match v {
             Operand::Number(x) => {
@@ -610,13 +628,21 @@ fn calculate_step(
                 shown.push(format_number(*x));
             }
             Operand::Ref(r) => {
-                let n = resolve(r, inputs).map_err(|message| ToolError::Failed {
+                let failed = |message| ToolError::Failed {
                     tool: "calculate",
                     message,
-                })?;
+                };
+                let n = resolve(r, inputs).map_err(failed)?;
+                if let Some((other, _)) = read
+                    .iter()
+                    .find(|(o, m)| ref_step(o) != ref_step(r) && same_reading(m, &n))
+                {
+                    return Err(failed(one_reading(other, r, &n)));
+                }
                 numbers.push(n.value);
                 shown.push(format!("{} ({})", format_number(n.value), n.label));
-                evidence.extend(n.evidence);
+                evidence.extend(n.evidence.iter().copied());
+                read.push((r.as_str(), n));
             }
         }
     }
@@ -718,6 +744,42 @@ mod tests {
             panic!()
         };
         assert_eq!(result, 71940.0);
+    }
+
+    #[test]
+    fn one_number_from_one_passage_read_for_two_things_fails_the_step() {
+        let inputs = BTreeMap::from([
+            (
+                "s3".to_string(),
+                extracted("Depot", &[("depth", 47.0, "m", 2), ("width", 47.0, "m", 2)]),
+            ),
+            (
+                "s4".to_string(),
+                extracted("Depot", &[("depth", 47.0, "m", 2)]),
+            ),
+            (
+                "s5".to_string(),
+                extracted("Quay", &[("depth", 47.0, "m", 3)]),
+            ),
+        ]);
+        let err = compare_step("s3", "s4", &inputs).unwrap_err().to_string();
+        assert!(
+            err.contains("s3.depth and s4.depth are the same number (47)"),
+            "{err}"
+        );
+        let sum = |a: &str, b: &str| {
+            calculate_step(
+                Operation::Sum,
+                &[Operand::Ref(a.into()), Operand::Ref(b.into())],
+                &inputs,
+            )
+        };
+        assert!(sum("s3.depth", "s4.depth").is_err());
+        // The same value from another passage is a real reading; and one step's two fields,
+        // or one field used twice, are the planner's own doing.
+        assert!(compare_step("s3.depth", "s5.depth", &inputs).is_ok());
+        assert!(sum("s3.depth", "s3.width").is_ok());
+        assert!(sum("s3.depth", "s3.depth").is_ok());
     }
 
     #[test]

@@ -423,9 +423,12 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
             .or_else(|| shown.iter().find(|c| flat(&c.text).contains(&quote)));
         match stated {
             Some(c) => verified.push((c.n, q.quote.trim().to_string())),
+            // The note does not repeat the quote: model text that is in no passage may be
+            // injected or invented, and notes are shown to the user.
             None => notes.push(format!(
-                "dropped a quote not in the evidence: {:?}",
-                q.quote
+                "dropped a quote given for [{}]: its {} characters are in no passage shown",
+                q.evidence,
+                q.quote.chars().count()
             )),
         }
     }
@@ -1039,6 +1042,11 @@ mod tests {
         );
         assert_eq!(text, NOT_IN_WIKI);
         assert_eq!(notes.len(), 1);
+        // The note says a quote was dropped without repeating it (it may be injected text).
+        assert!(
+            notes[0].contains("[1]") && !notes[0].contains("TCP 443"),
+            "{notes:?}"
+        );
         // A refusal despite a verified quote becomes the quote.
         let (text, _) = settle(
             &draft(vec![(1, "UDP 51820")], "The wiki does not say."),
