@@ -395,7 +395,7 @@ pub struct AgentConfig {
 impl Default for AgentConfig {
     fn default() -> Self {
         Self {
-            max_steps: 8,
+            max_steps: 14,
             max_parallel: 2,
             search_k: 5,
             passage_chars: 1000,

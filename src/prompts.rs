@@ -132,8 +132,7 @@ mod tests {
             "plan",
             PLAN,
             &[
-                ("tools", "- search: find"),
-                ("max_steps", "8"),
+                ("max_facts", "6"),
                 ("today", "2026-11-30"),
                 ("history", ""),
                 ("pages", "- Orbit 4 (products/orbit-4.md)"),
@@ -141,8 +140,8 @@ mod tests {
             ],
         )
         .unwrap();
-        assert!(plan[0].content.starts_with("You plan how to gather"));
-        assert!(plan[0].content.contains("- search: find"));
+        assert!(plan[0].content.starts_with("You read a question"));
+        assert!(plan[0].content.contains("Facts (at most 6)"));
         assert!(!plan[0].content.contains("Variables:"));
         assert!(plan[1].content.starts_with("Today is 2026-11-30."));
         assert!(plan[1].content.ends_with("Question: Q?"));

@@ -9,6 +9,7 @@ pub mod executor;
 pub mod ledger;
 pub mod plan;
 pub mod router;
+pub mod slots;
 pub mod standalone;
 pub mod synthesize;
 
@@ -24,7 +25,7 @@ use crate::prompts::{self, PromptError};
 use crate::providers::llm::{ChatMessage, ChatModel, ChatRequest, OutputSchema, parse_json};
 use crate::providers::store::Access;
 use crate::search::{self, SearchError};
-use crate::tools::{Manifest, ModelCall};
+use crate::tools::ModelCall;
 use executor::{EvidenceSet, ExtractorFuture, Runtime, StepReport};
 use ledger::{Ledger, LedgerReport, Prices};
 use plan::{Plan, PlanError, ValidPlan};
@@ -39,6 +40,8 @@ const ANSWER_PASSAGES: usize = 5;
 const EXTRACT_PASSAGES: usize = 3;
 /// Pages listed for the planner.
 const PLANNER_PAGES: usize = 6;
+/// Tokens the planner may write: six facts and a formula fit in well under this.
+const PLAN_MAX_TOKENS: u32 = 400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -277,8 +280,13 @@ async fn ask_inner(
             let planner = Planner::new(app, &ledger).await?;
             let pages = planner_pages(app, &query, &request.access).await?;
             observer.status("planning");
-            let (mut valid, mut source, mut problems) =
-                planner.plan(&query, &history, &pages, None).await;
+            let Planned {
+                plan: mut valid,
+                mut source,
+                mut problems,
+                written,
+                built,
+            } = planner.plan(&query, &history, &pages, None).await;
             observer.plan(&valid.to_plan(), source);
             let mut run = executor::run(&valid, &rt).await;
             if let Some((step, error)) = run.failure.clone()
@@ -287,13 +295,17 @@ async fn ask_inner(
                 // One re-plan with the failure; the evidence found so far stays available.
                 problems.push(format!("step {step} failed: {error}"));
                 observer.status("re-planning after a failed step");
-                let previous = serde_json::to_string(&valid.to_plan()).unwrap_or_default();
-                let (next, next_source, more) = planner
+                let Planned {
+                    plan: next,
+                    source: next_source,
+                    problems: more,
+                    ..
+                } = planner
                     .plan(
                         &query,
                         &history,
                         &pages,
-                        Some((previous, format!("step {step} failed: {error}"))),
+                        Some((written, built.map(|b| b.explain(&error)).unwrap_or(error))),
                     )
                     .await;
                 problems.extend(more);
@@ -542,26 +554,37 @@ async fn planner_pages(app: &App, query: &str, access: &Access) -> Result<String
     Ok(lines.join("\n"))
 }
 
-/// The planner role: writes a plan, repairs it once, else falls back to the safe plan.
+/// The planner role: writes the facts and formula a question needs (agent/slots.rs), code
+/// builds the plan from them; one repair round, else the safe plan.
 struct Planner<'a> {
     model: Arc<dyn ChatModel>,
     configured: String,
-    manifests: Vec<Manifest>,
     max_steps: usize,
     timeout: Duration,
     ledger: &'a Ledger,
 }
 
+/// A plan to run, where it came from, the problems met on the way, and the planner's own
+/// text (shown back to it when a step fails and it plans again).
+struct Planned {
+    plan: ValidPlan,
+    source: PlanSource,
+    problems: Vec<String>,
+    written: String,
+    /// What the planner's facts became (none for the fallback plan).
+    built: Option<slots::Built>,
+}
+
 impl<'a> Planner<'a> {
     async fn new(app: &App, ledger: &'a Ledger) -> Result<Self, AgentError> {
         let model = role_model(app, ModelRole::Planner).await?;
-        Self::with_model(
+        Ok(Self::with_model(
             model,
             &app.config.roles.planner,
             app.config.agent.max_steps,
             Duration::from_secs(app.config.agent.planner_timeout_secs),
             ledger,
-        )
+        ))
     }
 
     fn with_model(
@@ -570,113 +593,117 @@ impl<'a> Planner<'a> {
         max_steps: usize,
         timeout: Duration,
         ledger: &'a Ledger,
-    ) -> Result<Self, AgentError> {
-        let manifests = plan::manifests().map_err(|e| AgentError::Model {
-            role: "planner",
-            message: e.to_string(),
-        })?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             model,
             configured: configured.to_string(),
-            manifests,
             max_steps,
             timeout,
             ledger,
-        })
+        }
     }
 
-    /// Returns the plan to run, where it came from, and the problems met on the way.
     async fn plan(
         &self,
         question: &str,
         history: &str,
         pages: &str,
         failed: Option<(String, String)>,
-    ) -> (ValidPlan, PlanSource, Vec<String>) {
+    ) -> Planned {
         let mut problems = Vec::new();
-        let tools = tools_text(&self.manifests);
         let today = today();
         let messages = prompts::messages(
             "plan",
             prompts::PLAN,
             &[
-                ("tools", &tools),
-                ("max_steps", &self.max_steps.to_string()),
+                ("max_facts", &slots::MAX_FACTS.to_string()),
                 ("today", &today),
                 ("history", history),
                 ("pages", pages),
                 ("question", question),
             ],
         );
+        let fallback = |problems| Planned {
+            plan: plan::fallback(question),
+            source: PlanSource::Fallback,
+            problems,
+            written: String::new(),
+            built: None,
+        };
         let mut messages = match messages {
             Ok(m) => m,
             Err(e) => {
                 problems.push(e.to_string());
-                return (plan::fallback(question), PlanSource::Fallback, problems);
+                return fallback(problems);
             }
         };
         let step_label = if let Some((previous, error)) = failed {
             messages.push(ChatMessage::assistant(previous));
             messages.push(ChatMessage::user(format!(
-                "That plan failed: {error}. Write a new plan that avoids the problem (for \
-                 example search with other words, or extract a field the passages state)."
+                "Looking that up failed: {error}. Answer with new JSON that avoids the problem \
+                 (for example name the thing or the fact as the pages word it)."
             )));
             "replan"
         } else {
             "plan"
         };
-        let schema = plan::plan_schema(&self.manifests, self.max_steps);
         tracing::debug!(system = %messages[0].content, user = %messages[1].content, "planner prompt");
         for attempt in 0..2 {
-            let result = self.call(&messages, &schema, step_label).await;
-            let (text, outcome) = match result {
-                Ok(text) => {
-                    let parsed = serde_json::from_str::<Plan>(text.trim())
-                        .map_err(|e| PlanError(format!("the plan is not valid JSON: {e}")))
-                        .and_then(|p| plan::validate(&p, self.max_steps));
-                    (text, parsed)
-                }
+            let text = match self.call(&messages, step_label).await {
+                Ok(text) => text,
                 Err(e) => {
                     // Timeouts and unreachable models are not worth a repair round.
                     problems.push(format!("planner: {e}"));
                     break;
                 }
             };
+            let outcome = serde_json::from_str::<slots::Slots>(text.trim())
+                .map_err(|e| PlanError(format!("the answer is not valid JSON: {e}")))
+                .and_then(|s| slots::build(&s))
+                .and_then(|built| {
+                    let valid = plan::validate(
+                        &Plan {
+                            steps: built.steps.clone(),
+                        },
+                        self.max_steps,
+                    )?;
+                    Ok((valid, built))
+                });
             match outcome {
-                Ok(valid) => {
-                    tracing::info!(plan = %text, "planner wrote a valid plan");
+                Ok((valid, built)) => {
+                    tracing::info!(slots = %text, "planner named the facts");
+                    if let Some(why) = &built.dropped_formula {
+                        problems.push(format!("{why}; the facts are read without it"));
+                    }
                     let source = if attempt == 0 {
                         PlanSource::Planner
                     } else {
                         PlanSource::Repaired
                     };
-                    return (valid, source, problems);
+                    return Planned {
+                        plan: valid,
+                        source,
+                        problems,
+                        written: text,
+                        built: Some(built),
+                    };
                 }
                 Err(e) => {
-                    tracing::info!(error = %e, plan = %text, "planner wrote an invalid plan");
+                    tracing::info!(error = %e, slots = %text, "planner wrote unusable facts");
                     problems.push(format!("invalid plan: {e}"));
                     messages.push(ChatMessage::assistant(text));
                     messages.push(ChatMessage::user(format!(
-                        "That plan is invalid: {e}. Answer with a corrected JSON plan."
+                        "That cannot be used: {e}. Answer with corrected JSON."
                     )));
                 }
             }
         }
-        (plan::fallback(question), PlanSource::Fallback, problems)
+        fallback(problems)
     }
 
-    async fn call(
-        &self,
-        messages: &[ChatMessage],
-        schema: &serde_json::Value,
-        step: &str,
-    ) -> Result<String, String> {
-        let request = ChatRequest::new(messages.to_vec(), 700).with_schema(
-            crate::providers::llm::OutputSchema {
-                name: "plan".into(),
-                schema: schema.clone(),
-            },
-        );
+    async fn call(&self, messages: &[ChatMessage], step: &str) -> Result<String, String> {
+        let request = ChatRequest::new(messages.to_vec(), PLAN_MAX_TOKENS)
+            .with_schema(crate::providers::llm::schema_of::<slots::Slots>("plan"));
         let response = match tokio::time::timeout(self.timeout, self.model.chat(request)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(e.to_string()),
@@ -700,21 +727,17 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// The manifests as the planner reads them: one line per tool.
-pub fn tools_text(manifests: &[Manifest]) -> String {
-    manifests
-        .iter()
-        .map(|m| format!("- {}: {}", m.name, m.description))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Today's date (UTC) as YYYY-MM-DD.
 fn today() -> String {
     let days = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() / 86_400)
         .unwrap_or(0) as i64;
+    date_of_days(days)
+}
+
+/// Days since 1970-01-01 as YYYY-MM-DD.
+fn date_of_days(days: i64) -> String {
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

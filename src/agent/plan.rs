@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::tools::calculate::Operation;
 use crate::tools::extract::{FieldKind, FieldSpec};
-use crate::tools::{Manifest, ToolError, manifest, schema_value};
+use crate::tools::schema_value;
 
 /// Tools a plan may use, in the order the planner is told about them.
 pub const TOOLS: &[&str] = &["search", "extract", "compare", "calculate"];
@@ -156,59 +156,6 @@ pub fn step_schemas() -> Vec<(&'static str, Value)> {
         ("compare", schema_value::<CompareStep>()),
         ("calculate", schema_value::<CalculateStep>()),
     ]
-}
-
-/// The manifests the planner is shown, in [`TOOLS`] order.
-pub fn manifests() -> Result<Vec<Manifest>, ToolError> {
-    TOOLS.iter().map(|name| manifest(name)).collect()
-}
-
-/// The JSON schema a plan must follow: `{"steps": [...]}` where each step is one of the tools
-/// with that tool's argument schema. Every tool's `$defs` are hoisted to the root so `$ref`s
-/// resolve in one document.
-pub fn plan_schema(manifests: &[Manifest], max_steps: usize) -> Value {
-    let mut defs = Map::new();
-    let mut variants = Vec::new();
-    for m in manifests {
-        let mut args = m.args_schema.clone();
-        if let Some(obj) = args.as_object_mut() {
-            if let Some(Value::Object(d)) = obj.remove("$defs") {
-                defs.extend(d);
-            }
-            obj.remove("$schema");
-            obj.remove("title");
-        }
-        variants.push(json!({
-            "type": "object",
-            "additionalProperties": false,
-            "properties": {
-                "id": {"type": "string"},
-                "tool": {"const": m.name},
-                "args": args,
-                "depends_on": {"type": "array", "items": {"type": "string"}},
-            },
-            "required": ["id", "tool", "args", "depends_on"],
-        }));
-    }
-    let mut schema = json!({
-        "type": "object",
-        "additionalProperties": false,
-        "properties": {
-            "steps": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": max_steps,
-                "items": {"anyOf": variants},
-            }
-        },
-        "required": ["steps"],
-    });
-    if !defs.is_empty()
-        && let Some(obj) = schema.as_object_mut()
-    {
-        obj.insert("$defs".into(), Value::Object(defs));
-    }
-    schema
 }
 
 /// A plan that passed validation: steps typed and in an order where every step comes after
@@ -501,6 +448,8 @@ impl ValidPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tools::manifest;
+    use serde_json::json;
 
     fn plan(v: Value) -> Plan {
         serde_json::from_value(v).unwrap()
@@ -591,18 +540,5 @@ mod tests {
         }
         let files = std::fs::read_dir(root.join("tools")).unwrap().count();
         assert_eq!(files, TOOLS.len(), "a manifest in tools/ has no tool");
-    }
-
-    #[test]
-    fn plan_schema_hoists_definitions() {
-        let schema = plan_schema(&manifests().unwrap(), 6);
-        assert!(schema["$defs"]["PlanField"].is_object());
-        assert!(schema["$defs"]["Operation"].is_object());
-        assert_eq!(schema["properties"]["steps"]["maxItems"], 6);
-        let text = schema.to_string();
-        assert!(!text.contains("\"$schema\""));
-        if let Some(path) = std::env::var_os("SKIFF_DUMP_PLAN_SCHEMA") {
-            std::fs::write(path, serde_json::to_string_pretty(&schema).unwrap()).unwrap();
-        }
     }
 }

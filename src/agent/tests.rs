@@ -12,27 +12,26 @@ use crate::config::Config;
 use crate::providers::llm::fake::{MockTurn, ScriptedModel};
 use crate::providers::llm::{ChatResponse, ChatStream, LlmError};
 
-fn good_plan() -> String {
-    json!({"steps": [
-        {"id": "s1", "tool": "search", "args": {"query": "Orbit 4 weight"}, "depends_on": []},
-        {"id": "s2", "tool": "extract", "args": {"from": ["s1"], "fields": [
-            {"name": "weight", "type": "number", "unit": "g", "description": "weight"}]}, "depends_on": ["s1"]}
-    ]})
+fn slots(formula: &str) -> String {
+    json!({"things": ["Orbit 4"], "facts": [
+        {"thing": "Orbit 4", "attribute": "weight", "type": "number", "unit": "g"}],
+        "formula": formula})
     .to_string()
+}
+
+fn good_plan() -> String {
+    slots("")
 }
 
 fn ledger() -> Ledger {
     Ledger::new(Prices::from_config(&Config::default()))
 }
 
-async fn plan_with(
-    turns: Vec<MockTurn>,
-    timeout: Duration,
-) -> (ValidPlan, PlanSource, Vec<String>, Arc<ScriptedModel>) {
+async fn plan_with(turns: Vec<MockTurn>, timeout: Duration) -> (Planned, Arc<ScriptedModel>) {
     let model = Arc::new(ScriptedModel::new(turns));
     let ledger = ledger();
-    let planner = Planner::with_model(model.clone(), "scripted", 8, timeout, &ledger).unwrap();
-    let (p, s, problems) = planner
+    let planner = Planner::with_model(model.clone(), "scripted", 8, timeout, &ledger);
+    let planned = planner
         .plan(
             "How heavy is the Orbit 4?",
             "",
@@ -40,82 +39,105 @@ async fn plan_with(
             None,
         )
         .await;
-    (p, s, problems, model)
+    (planned, model)
 }
 
 #[tokio::test]
-async fn a_valid_plan_is_used_as_written() {
-    let (p, source, problems, model) =
+async fn the_planners_facts_become_the_plan() {
+    let (planned, model) =
         plan_with(vec![MockTurn::Text(good_plan())], Duration::from_secs(5)).await;
-    assert_eq!(source, PlanSource::Planner);
-    assert!(problems.is_empty());
-    assert_eq!(p.steps.len(), 2);
+    assert_eq!(planned.source, PlanSource::Planner);
+    assert!(planned.problems.is_empty());
+    assert_eq!(planned.written, good_plan());
+    let tools: Vec<&str> = planned.plan.steps.iter().map(|s| s.tool()).collect();
+    assert_eq!(tools, ["search", "extract"]);
     let seen = model.seen.lock().unwrap();
     let request = &seen[0];
-    assert!(request.schema.is_some(), "the plan is schema-constrained");
-    let system = &request.messages[0].content;
-    for tool in plan::TOOLS {
-        assert!(
-            system.contains(&format!("- {tool}: ")),
-            "manifest of {tool} shown"
-        );
-    }
-    assert!(!system.contains("fn "), "no tool code in the prompt");
+    let schema = &request.schema.as_ref().expect("schema-constrained").schema;
+    assert!(schema["properties"]["things"].is_object(), "{schema}");
+    assert!(schema["properties"]["facts"].is_object(), "{schema}");
+    assert!(request.messages[0].content.contains("at most 6"));
+    assert!(
+        request.messages[1]
+            .content
+            .ends_with("Question: How heavy is the Orbit 4?")
+    );
 }
 
 #[tokio::test]
 async fn invalid_json_gets_one_repair_round_with_the_error() {
-    let (_, source, problems, model) = plan_with(
+    let (planned, model) = plan_with(
         vec![
-            MockTurn::Text("{\"steps\": [".into()),
+            MockTurn::Text("{\"facts\": [".into()),
             MockTurn::Text(good_plan()),
         ],
         Duration::from_secs(5),
     )
     .await;
-    assert_eq!(source, PlanSource::Repaired);
-    assert!(problems[0].contains("not valid JSON"), "{problems:?}");
+    assert_eq!(planned.source, PlanSource::Repaired);
+    assert!(
+        planned.problems[0].contains("not valid JSON"),
+        "{:?}",
+        planned.problems
+    );
     let seen = model.seen.lock().unwrap();
     let repair = &seen[1].messages.last().unwrap().content;
-    assert!(repair.contains("That plan is invalid"), "{repair}");
+    assert!(repair.contains("That cannot be used"), "{repair}");
 }
 
 #[tokio::test]
-async fn unknown_tool_twice_falls_back_to_search() {
-    let bad = json!({"steps": [{"id": "s1", "tool": "shell", "args": {"cmd": "cat /etc/passwd"}, "depends_on": []}]}).to_string();
-    let (p, source, problems, _) = plan_with(
-        vec![MockTurn::Text(bad.clone()), MockTurn::Text(bad)],
+async fn a_bad_formula_is_dropped_and_the_facts_still_read() {
+    let (planned, model) = plan_with(
+        vec![MockTurn::Text(slots("f1 ^ 2"))],
         Duration::from_secs(5),
     )
     .await;
-    assert_eq!(source, PlanSource::Fallback);
-    assert_eq!(problems.len(), 2);
+    assert_eq!(planned.source, PlanSource::Planner);
     assert!(
-        problems[0].contains("unknown tool \"shell\""),
-        "{problems:?}"
+        planned.problems[0].contains("unexpected '^'"),
+        "{:?}",
+        planned.problems
     );
-    assert_eq!(p.steps.len(), 1);
-    assert_eq!(p.steps[0].tool(), "search");
+    let tools: Vec<&str> = planned.plan.steps.iter().map(|s| s.tool()).collect();
+    assert_eq!(tools, ["search", "extract"]);
+    assert_eq!(model.seen.lock().unwrap().len(), 1, "no repair round");
 }
 
 #[tokio::test]
-async fn a_cycle_is_repaired() {
-    let cycle = json!({"steps": [
-        {"id": "s1", "tool": "search", "args": {"query": "a"}, "depends_on": ["s2"]},
-        {"id": "s2", "tool": "search", "args": {"query": "b"}, "depends_on": ["s1"]}]})
+async fn facts_that_cannot_be_used_are_repaired_then_fall_back() {
+    let no_attribute = json!({"things": ["Orbit 4"], "facts": [
+        {"thing": "Orbit 4", "attribute": " ", "type": "number", "unit": "g"}],
+        "formula": ""})
     .to_string();
-    let (_, source, problems, _) = plan_with(
-        vec![MockTurn::Text(cycle), MockTurn::Text(good_plan())],
+    let (planned, model) = plan_with(
+        vec![
+            MockTurn::Text(no_attribute.clone()),
+            MockTurn::Text(no_attribute),
+        ],
         Duration::from_secs(5),
     )
     .await;
-    assert_eq!(source, PlanSource::Repaired);
-    assert!(problems[0].contains("cycle"), "{problems:?}");
+    assert_eq!(planned.source, PlanSource::Fallback);
+    assert!(
+        planned.problems[0].contains("the attribute is empty"),
+        "{:?}",
+        planned.problems
+    );
+    assert_eq!(planned.plan.steps[0].tool(), "search");
+    let seen = model.seen.lock().unwrap();
+    assert!(
+        seen[1]
+            .messages
+            .last()
+            .unwrap()
+            .content
+            .contains("That cannot be used")
+    );
 }
 
 #[tokio::test]
 async fn a_model_error_falls_back_without_a_repair_round() {
-    let (_, source, problems, model) = plan_with(
+    let (planned, model) = plan_with(
         vec![MockTurn::Error(LlmError::Transient {
             model: "scripted".into(),
             message: "connection refused".into(),
@@ -123,8 +145,8 @@ async fn a_model_error_falls_back_without_a_repair_round() {
         Duration::from_secs(5),
     )
     .await;
-    assert_eq!(source, PlanSource::Fallback);
-    assert!(problems[0].contains("connection refused"));
+    assert_eq!(planned.source, PlanSource::Fallback);
+    assert!(planned.problems[0].contains("connection refused"));
     assert_eq!(model.seen.lock().unwrap().len(), 1);
 }
 
@@ -162,15 +184,15 @@ async fn a_planner_timeout_falls_back() {
         8,
         Duration::from_millis(50),
         &ledger,
-    )
-    .unwrap();
-    let (p, source, problems) = planner.plan("q", "", "", None).await;
-    assert_eq!(source, PlanSource::Fallback);
-    assert!(
-        problems[0].contains("agent.planner_timeout_secs"),
-        "{problems:?}"
     );
-    assert_eq!(p.steps[0].tool(), "search");
+    let planned = planner.plan("q", "", "", None).await;
+    assert_eq!(planned.source, PlanSource::Fallback);
+    assert!(
+        planned.problems[0].contains("agent.planner_timeout_secs"),
+        "{:?}",
+        planned.problems
+    );
+    assert_eq!(planned.plan.steps[0].tool(), "search");
 }
 
 #[tokio::test]
@@ -183,28 +205,26 @@ async fn a_replan_shows_the_planner_its_failed_plan_and_the_error() {
         8,
         Duration::from_secs(5),
         &ledger,
-    )
-    .unwrap();
-    let (_, source, _) = planner
+    );
+    let planned = planner
         .plan(
             "q",
             "",
             "",
-            Some((
-                "{\"steps\": []}".into(),
-                "step s3 failed: s3.price: not stated".into(),
-            )),
+            Some((slots(""), "s3.price: not stated".into())),
         )
         .await;
-    assert_eq!(source, PlanSource::Planner);
+    assert_eq!(planned.source, PlanSource::Planner);
     let seen = model.seen.lock().unwrap();
-    let last = &seen[0].messages.last().unwrap().content;
+    let messages = &seen[0].messages;
+    assert_eq!(messages[messages.len() - 2].content, slots(""));
+    let last = &messages.last().unwrap().content;
     assert!(last.contains("s3.price: not stated"), "{last}");
 }
 
 #[test]
-fn today_is_a_date() {
-    let t = today();
-    assert_eq!(t.len(), 10);
-    assert!(t.starts_with("20"));
+fn days_since_the_epoch_become_calendar_dates() {
+    assert_eq!(date_of_days(0), "1970-01-01");
+    assert_eq!(date_of_days(11_016), "2000-02-29");
+    assert_eq!(date_of_days(20_000), "2024-10-04");
 }

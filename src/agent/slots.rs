@@ -1,0 +1,841 @@
+//! What the planner model writes: the facts an answer needs (each about one named thing) and
+//! an arithmetic formula over them, as one flat typed object. Code turns it into the plan's
+//! steps (a search and an extraction per thing, a comparison or exact arithmetic), so a plan
+//! cannot reference a step that does not exist, form a cycle, or do arithmetic in its head.
+
+use std::collections::BTreeSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::plan::{PlanError, Step};
+use crate::quantity;
+use crate::tools::calculate::Operation;
+use crate::tools::extract::FieldKind;
+
+/// The most facts one question may need.
+pub const MAX_FACTS: usize = 6;
+/// The most operators a formula may have.
+const MAX_OPERATORS: usize = 6;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Slots {
+    #[schemars(length(min = 1, max = 6))]
+    pub things: Vec<String>,
+    #[schemars(length(min = 1, max = 6))]
+    pub facts: Vec<FactSlot>,
+    pub formula: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FactSlot {
+    pub thing: String,
+    pub attribute: String,
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+    pub unit: String,
+}
+
+/// One searched thing and what is read from its passages.
+struct Group {
+    entity: String,
+    attributes: Vec<String>,
+    search: String,
+    extract: Option<String>,
+    fields: Vec<serde_json::Value>,
+    names: BTreeSet<String>,
+}
+
+/// The steps that gather and compute what the slots ask for, and what each extracted value's
+/// reference ("s3.price") is in the planner's own terms ("f2 (price of Zephyr X2)"), so a
+/// failed step can be told back to it in those terms.
+#[derive(Debug)]
+pub struct Built {
+    pub steps: Vec<Step>,
+    pub legend: Vec<(String, String)>,
+    /// Why the formula was not used, when it was not: the facts are still read (and two
+    /// things compared), which is worth more than a repair round or the fallback plan.
+    pub dropped_formula: Option<String>,
+}
+
+impl Built {
+    /// A step's error with every reference replaced by the fact it stands for.
+    pub fn explain(&self, error: &str) -> String {
+        let mut out = error.to_string();
+        // Longest first, so "s2.rate_2" is not read as "s2.rate" + "_2".
+        let mut legend: Vec<&(String, String)> = self.legend.iter().collect();
+        legend.sort_by_key(|(r, _)| std::cmp::Reverse(r.len()));
+        for (r, fact) in legend {
+            out = out.replace(r, fact);
+        }
+        out
+    }
+}
+
+pub fn build(slots: &Slots) -> Result<Built, PlanError> {
+    match build_as_written(slots) {
+        Err(e) if e.0.starts_with(FORMULA) => {
+            let plain = Slots {
+                formula: String::new(),
+                ..slots.clone()
+            };
+            let mut built = build_as_written(&plain)?;
+            built.dropped_formula = Some(e.0);
+            Ok(built)
+        }
+        other => other,
+    }
+}
+
+/// How every formula error starts.
+const FORMULA: &str = "formula ";
+
+fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
+    let err = |m: String| Err(PlanError(m));
+    let completed = complete(slots);
+    let slots = &completed;
+    if slots.facts.is_empty() {
+        return err("no facts: name at least one".into());
+    }
+    if slots.facts.len() > 2 * MAX_FACTS {
+        return err(format!(
+            "{} facts; at most {MAX_FACTS} are allowed",
+            slots.facts.len()
+        ));
+    }
+    // One group per thing, in the order the facts first name them.
+    let mut groups: Vec<Group> = Vec::new();
+    let mut fact_group = Vec::new();
+    for (i, f) in slots.facts.iter().enumerate() {
+        let attribute = f.attribute.trim();
+        if attribute.is_empty() {
+            return err(format!("f{}: the attribute is empty", i + 1));
+        }
+        let entity = f.thing.trim();
+        if entity.is_empty() && slots.things.len() > 1 {
+            return err(format!("f{}: say which thing it is about", i + 1));
+        }
+        let key = entity.to_lowercase();
+        let g = match groups.iter().position(|g| g.entity.to_lowercase() == key) {
+            Some(g) => g,
+            None => {
+                groups.push(Group {
+                    entity: entity.to_string(),
+                    attributes: Vec::new(),
+                    search: String::new(),
+                    extract: None,
+                    fields: Vec::new(),
+                    names: BTreeSet::new(),
+                });
+                groups.len() - 1
+            }
+        };
+        if !groups[g].attributes.iter().any(|a| a == attribute) {
+            groups[g].attributes.push(attribute.to_string());
+        }
+        fact_group.push(g);
+    }
+    let mut steps = Vec::new();
+    let mut counter = 0usize;
+    let mut next_id = move || {
+        counter += 1;
+        format!("s{counter}")
+    };
+    for g in &mut groups {
+        g.search = next_id();
+        let query = format!("{} {}", g.entity, g.attributes.join(" "));
+        steps.push(step(
+            &g.search,
+            "search",
+            json!({"query": query.trim()}),
+            &[],
+        ));
+    }
+    // Numbers and yes/no are read by the extractor; text is left to the answer writer, who
+    // reads the same passages.
+    let mut fact_ref: Vec<Option<String>> = Vec::new();
+    for (i, f) in slots.facts.iter().enumerate() {
+        let g = &mut groups[fact_group[i]];
+        if f.kind == FieldKind::Text {
+            fact_ref.push(None);
+            continue;
+        }
+        let mut name = slug(&f.attribute);
+        let mut n = 2;
+        while g.names.contains(&name) {
+            name = format!("{}_{n}", slug(&f.attribute));
+            n += 1;
+        }
+        g.names.insert(name.clone());
+        let about = if g.entity.is_empty() {
+            f.attribute.trim().to_string()
+        } else {
+            format!("{} of {}", f.attribute.trim(), g.entity)
+        };
+        g.fields.push(json!({
+            "name": name,
+            "type": f.kind,
+            "unit": f.unit.trim(),
+            "description": about,
+        }));
+        fact_ref.push(Some(name));
+    }
+    for g in &mut groups {
+        if g.fields.is_empty() {
+            continue;
+        }
+        let id = next_id();
+        steps.push(step(
+            &id,
+            "extract",
+            json!({"from": [g.search], "fields": g.fields}),
+            std::slice::from_ref(&g.search),
+        ));
+        g.extract = Some(id);
+    }
+    let refs: Vec<Option<String>> = fact_ref
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let g = &groups[fact_group[i]];
+            match (&g.extract, name) {
+                (Some(e), Some(n)) => Some(format!("{e}.{n}")),
+                _ => None,
+            }
+        })
+        .collect();
+
+    let legend = refs
+        .iter()
+        .zip(&slots.facts)
+        .enumerate()
+        .filter_map(|(i, (r, f))| {
+            r.as_ref().map(|r| {
+                let about = format!("{} of {}", f.attribute.trim(), f.thing.trim());
+                (
+                    r.clone(),
+                    format!("f{} ({})", i + 1, about.trim_end_matches(" of ")),
+                )
+            })
+        })
+        .collect();
+
+    // Two things read for the same facts are compared by code, the first as baseline: both
+    // values, the difference and the percent change, whatever the formula says.
+    let extracted: Vec<&Group> = groups.iter().filter(|g| g.extract.is_some()).collect();
+    let mut compared: Vec<String> = Vec::new();
+    if let [a, b] = extracted.as_slice()
+        && let (Some(ea), Some(eb)) = (&a.extract, &b.extract)
+    {
+        compared = a.names.intersection(&b.names).cloned().collect();
+        if !compared.is_empty() {
+            let id = next_id();
+            steps.push(step(
+                &id,
+                "compare",
+                json!({"a": ea, "b": eb}),
+                &[ea.clone(), eb.clone()],
+            ));
+        }
+    }
+
+    let formula = slots.formula.trim();
+    if !formula.is_empty() {
+        let expr = parse(formula).map_err(|e| PlanError(format!("formula {formula:?}: {e}")))?;
+        if operators(&expr) > MAX_OPERATORS {
+            return err(format!(
+                "formula {formula:?}: at most {MAX_OPERATORS} operators"
+            ));
+        }
+        let in_formula = |e: PlanError| PlanError(format!("{FORMULA}{formula:?}: {}", e.0));
+        check_units(&expr, &slots.facts).map_err(in_formula)?;
+        // "f2 - f1" over a pair the comparison already covers says nothing more.
+        let repeats_the_comparison = match &expr {
+            Expr::Bin(Operation::Difference | Operation::Ratio, x, y) => match (&**x, &**y) {
+                (Expr::Fact(i), Expr::Fact(j)) => [i, j].iter().all(|n| {
+                    fact_ref
+                        .get(n.wrapping_sub(1))
+                        .cloned()
+                        .flatten()
+                        .is_some_and(|name| compared.contains(&name))
+                }),
+                _ => false,
+            },
+            _ => false,
+        };
+        if matches!(expr, Expr::Bin(..) | Expr::Neg(_)) && !repeats_the_comparison {
+            let mut emit = Emitter {
+                refs: &refs,
+                steps: &mut steps,
+                next: &mut next_id,
+            };
+            emit.operand(&expr).map_err(in_formula)?;
+        }
+    }
+    Ok(Built {
+        steps,
+        legend,
+        dropped_formula: None,
+    })
+}
+
+/// Facts added or subtracted must be in one dimension: hours and dollars do not add up.
+fn check_units(e: &Expr, facts: &[FactSlot]) -> Result<(), PlanError> {
+    match e {
+        Expr::Number(_) | Expr::Fact(_) => Ok(()),
+        Expr::Neg(x) => check_units(x, facts),
+        Expr::Bin(op, a, b) => {
+            if matches!(op, Operation::Sum | Operation::Difference)
+                && let (Expr::Fact(i), Expr::Fact(j)) = (&**a, &**b)
+                && let (Some(fi), Some(fj)) =
+                    (facts.get(i.wrapping_sub(1)), facts.get(j.wrapping_sub(1)))
+                && let (Some(ui), Some(uj)) = (
+                    quantity::unit(fi.unit.trim()),
+                    quantity::unit(fj.unit.trim()),
+                )
+                && ui.dimension != uj.dimension
+            {
+                return Err(PlanError(format!(
+                    "f{i} is in {} and f{j} in {}: they cannot be added or subtracted",
+                    fi.unit.trim(),
+                    fj.unit.trim()
+                )));
+            }
+            check_units(a, facts)?;
+            check_units(b, facts)
+        }
+    }
+}
+
+fn step(id: &str, tool: &str, args: serde_json::Value, depends_on: &[String]) -> Step {
+    Step {
+        id: id.to_string(),
+        tool: tool.to_string(),
+        args,
+        depends_on: depends_on.to_vec(),
+    }
+}
+
+/// With no formula, the question is about the facts themselves: every thing named gets every
+/// number and yes/no attribute asked of any of them ("compare the weight and price of X and
+/// Y" read for both even when the facts list them for one), facts appended after the written
+/// ones so their numbers stay. A thing no fact names is dropped when there is a formula.
+fn complete(slots: &Slots) -> Slots {
+    let mut out = slots.clone();
+    if !slots.formula.trim().is_empty() {
+        return out;
+    }
+    let mut things: Vec<String> = Vec::new();
+    for t in slots
+        .things
+        .iter()
+        .chain(slots.facts.iter().map(|f| &f.thing))
+    {
+        let t = t.trim();
+        if !t.is_empty() && !things.iter().any(|x| x.eq_ignore_ascii_case(t)) {
+            things.push(t.to_string());
+        }
+    }
+    if things.len() < 2 {
+        return out;
+    }
+    let mut asked: Vec<&FactSlot> = Vec::new();
+    for f in slots.facts.iter().filter(|f| f.kind != FieldKind::Text) {
+        if !asked
+            .iter()
+            .any(|a| slug(&a.attribute) == slug(&f.attribute))
+        {
+            asked.push(f);
+        }
+    }
+    for t in &things {
+        for a in &asked {
+            let has = out.facts.iter().any(|f| {
+                f.thing.trim().eq_ignore_ascii_case(t) && slug(&f.attribute) == slug(&a.attribute)
+            });
+            if !has {
+                out.facts.push(FactSlot {
+                    thing: t.clone(),
+                    ..(*a).clone()
+                });
+            }
+        }
+    }
+    out
+}
+
+/// "Battery life (hours)" -> "battery_life_hours".
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.trim().to_lowercase().chars() {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out: String = out.trim_matches('_').chars().take(40).collect();
+    if out.is_empty() { "value".into() } else { out }
+}
+
+/// A formula over facts (f1, f2, ...) and numbers.
+#[derive(Debug, Clone, PartialEq)]
+enum Expr {
+    Number(f64),
+    Fact(usize),
+    Neg(Box<Expr>),
+    Bin(Operation, Box<Expr>, Box<Expr>),
+}
+
+fn operators(e: &Expr) -> usize {
+    match e {
+        Expr::Number(_) | Expr::Fact(_) => 0,
+        Expr::Neg(x) => 1 + operators(x),
+        Expr::Bin(_, a, b) => 1 + operators(a) + operators(b),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Number(f64),
+    Fact(usize),
+    Op(char),
+}
+
+fn tokens(s: &str) -> Result<Vec<Token>, String> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if "+-*/()×".contains(c) {
+            out.push(Token::Op(if c == '×' { '*' } else { c }));
+            i += 1;
+        } else if c.is_ascii_digit() || c == '.' {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == ',')
+            {
+                i += 1;
+            }
+            let text: String = chars[start..i].iter().filter(|c| **c != ',').collect();
+            let x = text
+                .parse::<f64>()
+                .map_err(|_| format!("{text:?} is not a number"))?;
+            out.push(Token::Number(x));
+        } else if c == 'f' || c == 'F' {
+            let start = i + 1;
+            i += 1;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            let n: usize = chars[start..i]
+                .iter()
+                .collect::<String>()
+                .parse()
+                .map_err(|_| "a fact is written f1, f2, ...".to_string())?;
+            out.push(Token::Fact(n));
+        } else {
+            return Err(format!(
+                "unexpected {c:?}: use f1, f2, ..., numbers, + - * / and parentheses"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Recursive descent: sum := product (('+'|'-') product)*; product := unary (('*'|'/') unary)*;
+/// unary := '-' unary | atom; atom := number | fact | '(' sum ')'.
+fn parse(s: &str) -> Result<Expr, String> {
+    let toks = tokens(s)?;
+    let mut p = Parser { toks, at: 0 };
+    let e = p.sum()?;
+    if p.at != p.toks.len() {
+        return Err("unexpected text after the formula".into());
+    }
+    Ok(e)
+}
+
+struct Parser {
+    toks: Vec<Token>,
+    at: usize,
+}
+
+impl Parser {
+    fn peek_op(&self) -> Option<char> {
+        match self.toks.get(self.at) {
+            Some(Token::Op(c)) => Some(*c),
+            _ => None,
+        }
+    }
+
+    fn sum(&mut self) -> Result<Expr, String> {
+        let mut e = self.product()?;
+        while let Some(c @ ('+' | '-')) = self.peek_op() {
+            self.at += 1;
+            let r = self.product()?;
+            let op = if c == '+' {
+                Operation::Sum
+            } else {
+                Operation::Difference
+            };
+            e = Expr::Bin(op, Box::new(e), Box::new(r));
+        }
+        Ok(e)
+    }
+
+    fn product(&mut self) -> Result<Expr, String> {
+        let mut e = self.unary()?;
+        while let Some(c @ ('*' | '/')) = self.peek_op() {
+            self.at += 1;
+            let r = self.unary()?;
+            let op = if c == '*' {
+                Operation::Product
+            } else {
+                Operation::Ratio
+            };
+            e = Expr::Bin(op, Box::new(e), Box::new(r));
+        }
+        Ok(e)
+    }
+
+    fn unary(&mut self) -> Result<Expr, String> {
+        if self.peek_op() == Some('-') {
+            self.at += 1;
+            return Ok(match self.unary()? {
+                Expr::Number(x) => Expr::Number(-x),
+                e => Expr::Neg(Box::new(e)),
+            });
+        }
+        self.atom()
+    }
+
+    fn atom(&mut self) -> Result<Expr, String> {
+        let t = self.toks.get(self.at).cloned();
+        self.at += 1;
+        match t {
+            Some(Token::Number(x)) => Ok(Expr::Number(x)),
+            Some(Token::Fact(n)) => Ok(Expr::Fact(n)),
+            Some(Token::Op('(')) => {
+                let e = self.sum()?;
+                if self.peek_op() != Some(')') {
+                    return Err("a parenthesis is not closed".into());
+                }
+                self.at += 1;
+                Ok(e)
+            }
+            Some(Token::Op(c)) => Err(format!("unexpected {c:?}")),
+            None => Err("the formula ends too early".into()),
+        }
+    }
+}
+
+/// Writes calculate steps for a formula, innermost first; chains of + or * become one step.
+struct Emitter<'a, F: FnMut() -> String> {
+    refs: &'a [Option<String>],
+    steps: &'a mut Vec<Step>,
+    next: &'a mut F,
+}
+
+impl<F: FnMut() -> String> Emitter<'_, F> {
+    /// The operand a calculate step reads for `e`: a number, a fact's reference, or the id of
+    /// the step that computes it.
+    fn operand(&mut self, e: &Expr) -> Result<serde_json::Value, PlanError> {
+        match e {
+            Expr::Number(x) => Ok(json!(x)),
+            Expr::Fact(n) => match self.refs.get(n.wrapping_sub(1)) {
+                Some(Some(r)) => Ok(json!(r)),
+                Some(None) => Err(PlanError(format!(
+                    "f{n} is text; a formula can only use number facts"
+                ))),
+                None => Err(PlanError(format!(
+                    "the formula uses f{n}, but there are only {} facts",
+                    self.refs.len()
+                ))),
+            },
+            Expr::Neg(x) => self.emit(Operation::Product, &[&Expr::Number(-1.0), x]),
+            Expr::Bin(op, a, b) => {
+                let mut parts = Vec::new();
+                if matches!(op, Operation::Sum | Operation::Product) {
+                    flatten(*op, a, &mut parts);
+                    flatten(*op, b, &mut parts);
+                } else {
+                    parts.push(a.as_ref());
+                    parts.push(b.as_ref());
+                }
+                self.emit(*op, &parts)
+            }
+        }
+    }
+
+    fn emit(&mut self, op: Operation, parts: &[&Expr]) -> Result<serde_json::Value, PlanError> {
+        let mut values = Vec::new();
+        let mut depends_on = Vec::new();
+        for p in parts {
+            let v = self.operand(p)?;
+            if let Some(r) = v.as_str() {
+                let id = super::plan::ref_step(r);
+                if !depends_on.contains(&id) {
+                    depends_on.push(id);
+                }
+            }
+            values.push(v);
+        }
+        let id = (self.next)();
+        self.steps.push(step(
+            &id,
+            "calculate",
+            json!({"op": op, "values": values}),
+            &depends_on,
+        ));
+        Ok(json!(id))
+    }
+}
+
+/// The operands of a chain of one associative operation: a + (b + c) -> [a, b, c].
+fn flatten<'e>(op: Operation, e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::Bin(o, a, b) if *o == op => {
+            flatten(op, a, out);
+            flatten(op, b, out);
+        }
+        _ => out.push(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::plan::{Action, Operand, validate};
+
+    fn fact(thing: &str, attribute: &str, kind: FieldKind, unit: &str) -> FactSlot {
+        FactSlot {
+            thing: thing.into(),
+            attribute: attribute.into(),
+            kind,
+            unit: unit.into(),
+        }
+    }
+
+    fn tools(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| format!("{}:{}", s.id, s.tool))
+            .collect()
+    }
+
+    #[test]
+    fn two_things_with_the_same_facts_are_searched_extracted_and_compared() {
+        let slots = Slots {
+            things: Vec::new(),
+            facts: vec![
+                fact("Zephyr X1", "weight", FieldKind::Number, "g"),
+                fact("Zephyr X1", "price", FieldKind::Number, "USD"),
+                fact("Zephyr X2", "weight", FieldKind::Number, "g"),
+                fact("Zephyr X2", "price", FieldKind::Number, "USD"),
+            ],
+            formula: String::new(),
+        };
+        let steps = build(&slots).unwrap().steps;
+        assert_eq!(
+            tools(&steps),
+            [
+                "s1:search",
+                "s2:search",
+                "s3:extract",
+                "s4:extract",
+                "s5:compare"
+            ]
+        );
+        assert_eq!(steps[0].args["query"], "Zephyr X1 weight price");
+        assert_eq!(steps[2].args["from"], json!(["s1"]));
+        assert_eq!(steps[3].args["fields"][1]["name"], "price");
+        assert_eq!(
+            steps[3].args["fields"][1]["description"],
+            "price of Zephyr X2"
+        );
+        assert_eq!(steps[4].args, json!({"a": "s3", "b": "s4"}));
+        // The built plan passes the same validation a written plan would.
+        let plan = validate(&crate::agent::plan::Plan { steps }, 12).unwrap();
+        assert_eq!(plan.steps.len(), 5);
+    }
+
+    #[test]
+    fn a_formula_becomes_exact_calculate_steps() {
+        let slots = Slots {
+            things: Vec::new(),
+            facts: vec![
+                fact(
+                    "mileage policy",
+                    "old rate per km",
+                    FieldKind::Number,
+                    "GBP",
+                ),
+                fact(
+                    "mileage policy",
+                    "new rate per km",
+                    FieldKind::Number,
+                    "GBP",
+                ),
+            ],
+            formula: "400 * (f2 - f1)".into(),
+        };
+        let steps = build(&slots).unwrap().steps;
+        // One thing: one search, one extraction of both rates, then the arithmetic.
+        assert_eq!(
+            tools(&steps),
+            ["s1:search", "s2:extract", "s3:calculate", "s4:calculate"]
+        );
+        assert_eq!(
+            steps[2].args,
+            json!({"op": "difference", "values": ["s2.new_rate_per_km", "s2.old_rate_per_km"]})
+        );
+        assert_eq!(
+            steps[3].args,
+            json!({"op": "product", "values": [400.0, "s3"]})
+        );
+        assert_eq!(steps[3].depends_on, ["s3"]);
+        let plan = validate(&crate::agent::plan::Plan { steps }, 12).unwrap();
+        let Action::Calculate(c) = &plan.steps[3].action else {
+            panic!("not a calculation")
+        };
+        assert_eq!(c.values[0], Operand::Number(400.0));
+    }
+
+    #[test]
+    fn sums_are_one_step_and_text_facts_are_only_searched() {
+        let slots = Slots {
+            things: Vec::new(),
+            facts: vec![
+                fact("North works", "capacity", FieldKind::Number, "Ml/d"),
+                fact("South works", "capacity", FieldKind::Number, "Ml/d"),
+                fact("East works", "capacity", FieldKind::Number, "Ml/d"),
+                fact("East works", "manager", FieldKind::Text, ""),
+            ],
+            formula: "f1 + f2 + f3".into(),
+        };
+        let steps = build(&slots).unwrap().steps;
+        assert_eq!(steps[2].args["query"], "East works capacity manager");
+        let calc = steps.last().unwrap();
+        assert_eq!(
+            calc.args,
+            json!({"op": "sum", "values": ["s4.capacity", "s5.capacity", "s6.capacity"]})
+        );
+        // The text fact is not extracted: the East works extraction has one field.
+        assert_eq!(steps[5].args["fields"].as_array().unwrap().len(), 1);
+        assert_eq!(steps.len(), 7);
+    }
+
+    #[test]
+    fn bad_formulas_are_dropped_with_the_reason_and_bad_facts_refused() {
+        let one = |formula: &str, kind: FieldKind| Slots {
+            things: Vec::new(),
+            facts: vec![fact("X", "size", kind, "GB")],
+            formula: formula.into(),
+        };
+        // The facts are still read; the formula's problem is kept.
+        let dropped = |s: Slots| {
+            let built = build(&s).unwrap();
+            assert!(built.steps.iter().all(|s| s.tool != "calculate"));
+            built.dropped_formula.unwrap()
+        };
+        assert!(dropped(one("f1 + f2", FieldKind::Number)).contains("only 1 facts"));
+        assert!(dropped(one("f1 * 2", FieldKind::Text)).contains("f1 is text"));
+        assert!(dropped(one("(f1 + 2", FieldKind::Number)).contains("not closed"));
+        assert!(dropped(one("f1 ^ 2", FieldKind::Number)).contains("unexpected '^'"));
+        assert!(dropped(one("f1 +", FieldKind::Number)).contains("ends too early"));
+        let units = Slots {
+            things: Vec::new(),
+            facts: vec![
+                fact("X", "battery", FieldKind::Number, "hours"),
+                fact("X", "price", FieldKind::Number, "USD"),
+            ],
+            formula: "f1 - f2".into(),
+        };
+        assert!(dropped(units).contains("f1 is in hours and f2 in USD"));
+        let e = |s: Slots| build(&s).unwrap_err().0;
+        assert!(
+            e(Slots {
+                things: Vec::new(),
+                facts: vec![],
+                formula: String::new()
+            })
+            .contains("no facts")
+        );
+        let blank = Slots {
+            things: Vec::new(),
+            facts: vec![fact("X", " ", FieldKind::Number, "")],
+            formula: String::new(),
+        };
+        assert!(e(blank).contains("f1: the attribute is empty"));
+        // A formula that is one fact, or a negated one, needs no or one step.
+        assert_eq!(build(&one("f1", FieldKind::Number)).unwrap().steps.len(), 2);
+        let neg = build(&one("-f1", FieldKind::Number)).unwrap().steps;
+        assert_eq!(
+            neg[2].args,
+            json!({"op": "product", "values": [-1.0, "s2.size"]})
+        );
+        // Thousands separators in numbers written in the question are read.
+        let big = build(&one("1,200 - f1", FieldKind::Number)).unwrap().steps;
+        assert_eq!(big[2].args["values"][0], json!(1200.0));
+    }
+
+    #[test]
+    fn without_a_formula_every_thing_gets_every_attribute() {
+        let slots = Slots {
+            things: vec!["Zephyr X1".into(), "Zephyr X2".into()],
+            facts: vec![
+                fact("Zephyr X1", "weight", FieldKind::Number, "g"),
+                fact("Zephyr X1", "price", FieldKind::Number, "USD"),
+                fact("Zephyr X1", "maker", FieldKind::Text, ""),
+            ],
+            formula: String::new(),
+        };
+        let steps = build(&slots).unwrap().steps;
+        assert_eq!(
+            tools(&steps),
+            [
+                "s1:search",
+                "s2:search",
+                "s3:extract",
+                "s4:extract",
+                "s5:compare"
+            ]
+        );
+        assert_eq!(steps[1].args["query"], "Zephyr X2 weight price");
+        assert_eq!(steps[3].args["fields"].as_array().unwrap().len(), 2);
+        // With a formula the facts are taken as written: a thing without facts is not read.
+        let with_formula = Slots {
+            formula: "2 * f1".into(),
+            ..slots
+        };
+        let steps = build(&with_formula).unwrap().steps;
+        assert_eq!(tools(&steps), ["s1:search", "s2:extract", "s3:calculate"]);
+    }
+
+    #[test]
+    fn repeated_attributes_of_one_thing_get_distinct_names() {
+        let slots = Slots {
+            things: Vec::new(),
+            facts: vec![
+                fact("Plan", "rate", FieldKind::Number, "GBP"),
+                fact("Plan", "rate", FieldKind::Number, "GBP"),
+            ],
+            formula: "f2 - f1".into(),
+        };
+        let built = build(&slots).unwrap();
+        // A failed step is told back in the planner's terms.
+        assert_eq!(
+            built.explain("s2.rate_2: the passages do not state rate_2"),
+            "f2 (rate of Plan): the passages do not state rate_2"
+        );
+        let steps = built.steps;
+        assert_eq!(steps[0].args["query"], "Plan rate");
+        assert_eq!(steps[2].args["values"], json!(["s2.rate_2", "s2.rate"]));
+    }
+}
