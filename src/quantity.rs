@@ -17,7 +17,8 @@ pub fn same(a: f64, b: f64, rel: f64) -> bool {
 }
 
 /// A unit's dimension (two units compare only within one) and its factor to the dimension's
-/// base unit. Each currency is its own dimension: there is no exchange rate here.
+/// base unit. Each currency is its own dimension, named "currency <code>": there is no
+/// exchange rate here.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Unit {
     pub dimension: &'static str,
@@ -127,16 +128,20 @@ const UNITS: &[(&str, &[&str], f64)] = &[
     ("speed", &["km/h", "kph"], 1.0),
     ("speed", &["mph"], 1.609344),
     ("percent", &["%", "percent", "per cent", "pct"], 1.0),
-    ("usd", &["$", "usd", "us$", "dollar", "dollars"], 1.0),
-    ("eur", &["€", "eur", "euro", "euros"], 1.0),
-    ("gbp", &["£", "gbp"], 1.0),
-    ("jpy", &["¥", "jpy", "yen"], 1.0),
-    ("nok", &["nok"], 1.0),
-    ("sek", &["sek"], 1.0),
-    ("dkk", &["dkk"], 1.0),
-    ("chf", &["chf"], 1.0),
-    ("cad", &["cad", "c$"], 1.0),
-    ("aud", &["aud", "a$"], 1.0),
+    (
+        "currency usd",
+        &["$", "usd", "us$", "dollar", "dollars"],
+        1.0,
+    ),
+    ("currency eur", &["€", "eur", "euro", "euros"], 1.0),
+    ("currency gbp", &["£", "gbp"], 1.0),
+    ("currency jpy", &["¥", "jpy", "yen"], 1.0),
+    ("currency nok", &["nok"], 1.0),
+    ("currency sek", &["sek"], 1.0),
+    ("currency dkk", &["dkk"], 1.0),
+    ("currency chf", &["chf"], 1.0),
+    ("currency cad", &["cad", "c$"], 1.0),
+    ("currency aud", &["aud", "a$"], 1.0),
 ];
 
 /// The unit a name or symbol stands for ("hours", "KB", "€"), case-insensitively.
@@ -358,13 +363,9 @@ fn unit_before(before: &str) -> Option<String> {
 impl Unit {
     /// Currencies are written before the number as well as after it.
     pub fn is_currency(&self) -> bool {
-        CURRENCIES.contains(&self.dimension)
+        self.dimension.starts_with("currency ")
     }
 }
-
-const CURRENCIES: &[&str] = &[
-    "usd", "eur", "gbp", "jpy", "nok", "sek", "dkk", "chf", "cad", "aud",
-];
 
 /// The names with a number in `text` ("Model 4", "Gen 2s" -> "Gen 2"): a capitalised word
 /// followed by a number of at most three digits with no unit. Such a number names a thing;
@@ -485,6 +486,10 @@ mod tests {
         assert_eq!(convert(5.0, "$", "EUR"), None);
         assert_eq!(convert(5.0, "hours", "kg"), None);
         assert_eq!(unit("Hours").map(|u| u.dimension), Some("time"));
+        // Each currency is its own dimension, and the only kind written before the number.
+        assert!(unit("€").is_some_and(|u| u.is_currency()));
+        assert!(unit("kg").is_some_and(|u| !u.is_currency()));
+        assert_eq!(convert(5.0, "usd", "eur"), None);
         assert_eq!(unit("bananas"), None);
     }
 

@@ -373,7 +373,7 @@ fn value_line(passages: &[Passage], x: f64, unit: Option<&str>) -> Option<(Strin
             let lower = line.to_lowercase();
             let has_number = numbers_in(line).iter().any(|y| (x - y).abs() < 1e-9);
             let has_unit = lower.contains(&unit)
-                || (dimension == Some("usd") && line.contains('$'))
+                || (dimension == Some("currency usd") && line.contains('$'))
                 || lower
                     .split(|c: char| !c.is_alphanumeric())
                     .any(|w| dimension.is_some() && unit_info(w).map(|(d, _)| d) == dimension);
