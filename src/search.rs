@@ -69,9 +69,15 @@ pub async fn search(
 
 /// Reciprocal-rank fusion of ranked hit lists: a chunk scores the sum of 1 / (60 + rank) over
 /// the lists it appears in, so a chunk near the top of several lists beats one that tops a
-/// single list. The first list wins ties. The fused score replaces the hits' own scores.
-pub fn fuse(lists: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
+/// single list. The first list wins ties. The fused score replaces the hits' own scores; a
+/// single list is returned as it is (its own scores kept), cut to `k`.
+pub fn fuse(mut lists: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
     const RRF_K: f32 = 60.0;
+    if lists.len() == 1 {
+        let mut only = lists.remove(0);
+        only.truncate(k);
+        return only;
+    }
     let mut fused: Vec<Hit> = Vec::new();
     for list in lists {
         for (rank, hit) in list.into_iter().enumerate() {
@@ -138,6 +144,8 @@ mod tests {
             2,
         );
         assert_eq!(order(&fused), vec![("a.md".into(), 0), ("b.md".into(), 0)]);
+        // Without a second ranking there is nothing to fuse: the store's scores stay.
+        assert!(fused.iter().all(|h| h.score == 1.0));
         assert!(fuse(Vec::new(), 3).is_empty());
     }
 }

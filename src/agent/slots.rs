@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::plan::{PlanError, Step};
+use super::plan::{PlanError, Step, ref_field, ref_step};
 use crate::quantity;
 use crate::tools::calculate::Operation;
 use crate::tools::extract::FieldKind;
@@ -95,17 +95,19 @@ const FORMULA: &str = "formula ";
 
 fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
     let err = |m: String| Err(PlanError(m));
-    let completed = complete(slots);
-    let slots = &completed;
     if slots.facts.is_empty() {
         return err("no facts: name at least one".into());
     }
-    if slots.facts.len() > 2 * MAX_FACTS {
+    // The bound is on what the planner wrote; the facts code fills in for a comparison are
+    // bounded by the plan's step limit.
+    if slots.facts.len() > MAX_FACTS {
         return err(format!(
             "{} facts; at most {MAX_FACTS} are allowed",
             slots.facts.len()
         ));
     }
+    let completed = complete(slots);
+    let slots = &completed;
     // One group per thing, in the order the facts first name them.
     let mut groups: Vec<Group> = Vec::new();
     let mut fact_group = Vec::new();
@@ -252,16 +254,21 @@ fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
         }
         let in_formula = |e: PlanError| PlanError(format!("{FORMULA}{formula:?}: {}", e.0));
         check_units(&expr, &slots.facts).map_err(in_formula)?;
-        // "f2 - f1" over a pair the comparison already covers says nothing more.
+        // "f2 - f1" over one compared field of the two things says nothing more than the
+        // comparison: the same field, read from the two extractions.
         let repeats_the_comparison = match &expr {
             Expr::Bin(Operation::Difference | Operation::Ratio, x, y) => match (&**x, &**y) {
-                (Expr::Fact(i), Expr::Fact(j)) => [i, j].iter().all(|n| {
-                    fact_ref
-                        .get(n.wrapping_sub(1))
-                        .cloned()
-                        .flatten()
-                        .is_some_and(|name| compared.contains(&name))
-                }),
+                (Expr::Fact(i), Expr::Fact(j)) => {
+                    let read = |n: &usize| refs.get(n.wrapping_sub(1)).cloned().flatten();
+                    match (read(i), read(j)) {
+                        (Some(ri), Some(rj)) => {
+                            ref_step(&ri) != ref_step(&rj)
+                                && ref_field(&ri) == ref_field(&rj)
+                                && ref_field(&ri).is_some_and(|f| compared.iter().any(|c| c == f))
+                        }
+                        _ => false,
+                    }
+                }
                 _ => false,
             },
             _ => false,
@@ -579,7 +586,7 @@ impl<F: FnMut() -> String> Emitter<'_, F> {
         for p in parts {
             let v = self.operand(p)?;
             if let Some(r) = v.as_str() {
-                let id = super::plan::ref_step(r);
+                let id = ref_step(r);
                 if !depends_on.contains(&id) {
                     depends_on.push(id);
                 }
@@ -816,6 +823,49 @@ mod tests {
         };
         let steps = build(&with_formula).unwrap().steps;
         assert_eq!(tools(&steps), ["s1:search", "s2:extract", "s3:calculate"]);
+    }
+
+    #[test]
+    fn a_difference_the_comparison_already_states_is_not_computed_again() {
+        let with = |formula: &str| Slots {
+            things: vec!["X1".into(), "X2".into()],
+            facts: vec![
+                fact("X1", "weight", FieldKind::Number, ""),
+                fact("X1", "price", FieldKind::Number, ""),
+                fact("X2", "weight", FieldKind::Number, ""),
+                fact("X2", "price", FieldKind::Number, ""),
+            ],
+            formula: formula.into(),
+        };
+        let tools_of = |formula: &str| tools(&build(&with(formula)).unwrap().steps);
+        let compared = [
+            "s1:search",
+            "s2:search",
+            "s3:extract",
+            "s4:extract",
+            "s5:compare",
+        ];
+        // X2's weight minus X1's: the comparison's own difference.
+        assert_eq!(tools_of("f3 - f1"), compared);
+        // Two fields of one thing, or different fields of the two, are new arithmetic.
+        for formula in ["f2 - f1", "f4 - f1"] {
+            let mut want = compared.to_vec();
+            want.push("s6:calculate");
+            assert_eq!(tools_of(formula), want, "{formula}");
+        }
+    }
+
+    #[test]
+    fn more_facts_than_the_planner_may_write_are_refused() {
+        let slots = Slots {
+            things: Vec::new(),
+            facts: (0..=MAX_FACTS)
+                .map(|i| fact(&format!("T{i}"), "size", FieldKind::Number, "GB"))
+                .collect(),
+            formula: String::new(),
+        };
+        let e = build(&slots).unwrap_err().0;
+        assert!(e.contains("7 facts; at most 6"), "{e}");
     }
 
     #[test]
