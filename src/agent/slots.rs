@@ -482,30 +482,32 @@ impl Parser {
     }
 
     fn sum(&mut self) -> Result<Expr, String> {
-        let mut e = self.product()?;
-        while let Some(c @ ('+' | '-')) = self.peek_op() {
-            self.at += 1;
-            let r = self.product()?;
-            let op = if c == '+' {
-                Operation::Sum
-            } else {
-                Operation::Difference
-            };
-            e = Expr::Bin(op, Box::new(e), Box::new(r));
-        }
-        Ok(e)
+        self.chain(
+            [('+', Operation::Sum), ('-', Operation::Difference)],
+            Self::product,
+        )
     }
 
     fn product(&mut self) -> Result<Expr, String> {
-        let mut e = self.unary()?;
-        while let Some(c @ ('*' | '/')) = self.peek_op() {
+        self.chain(
+            [('*', Operation::Product), ('/', Operation::Ratio)],
+            Self::unary,
+        )
+    }
+
+    /// A left-associative chain of `operand`s joined by the two operators of one precedence.
+    fn chain(
+        &mut self,
+        ops: [(char, Operation); 2],
+        operand: fn(&mut Self) -> Result<Expr, String>,
+    ) -> Result<Expr, String> {
+        let mut e = operand(self)?;
+        while let Some(op) = self
+            .peek_op()
+            .and_then(|c| ops.iter().find(|(o, _)| *o == c).map(|(_, op)| *op))
+        {
             self.at += 1;
-            let r = self.unary()?;
-            let op = if c == '*' {
-                Operation::Product
-            } else {
-                Operation::Ratio
-            };
+            let r = operand(self)?;
             e = Expr::Bin(op, Box::new(e), Box::new(r));
         }
         Ok(e)
@@ -853,6 +855,31 @@ mod tests {
             want.push("s6:calculate");
             assert_eq!(tools_of(formula), want, "{formula}");
         }
+    }
+
+    #[test]
+    fn formulas_parse_with_precedence_and_left_association() {
+        let bin = |op, a, b| Expr::Bin(op, Box::new(a), Box::new(b));
+        assert_eq!(
+            parse("f1 - f2 - f3"),
+            Ok(bin(
+                Operation::Difference,
+                bin(Operation::Difference, Expr::Fact(1), Expr::Fact(2)),
+                Expr::Fact(3)
+            ))
+        );
+        assert_eq!(
+            parse("1 + 2 * f1 / f2"),
+            Ok(bin(
+                Operation::Sum,
+                Expr::Number(1.0),
+                bin(
+                    Operation::Ratio,
+                    bin(Operation::Product, Expr::Number(2.0), Expr::Fact(1)),
+                    Expr::Fact(2)
+                )
+            ))
+        );
     }
 
     #[test]
