@@ -14,13 +14,15 @@ use serde::Serialize;
 use super::Observer;
 use super::ledger::Ledger;
 use super::plan::{Action, Operand, ValidPlan, ValidStep, ref_field, ref_step};
+use crate::dates;
 use crate::providers::embed::Embedder;
 use crate::providers::llm::ChatModel;
 use crate::providers::store::{Access, VectorStore};
 use crate::search::{self, Hit};
-use crate::tools::calculate::{CalculateArgs, calculate};
+use crate::tools::calculate::{CalculateArgs, Operation, calculate};
 use crate::tools::compare::{CompareArgs, Comparison, Quantity, compare};
 use crate::tools::extract::{ExtractArgs, ExtractTool, Extracted, FieldSpec, Passage};
+use crate::tools::records;
 use crate::tools::{ToolError, manifest, tidy};
 
 /// A passage retrieved by a search step: what answers cite.
@@ -112,6 +114,9 @@ pub enum StepOutput {
     Calculate {
         expression: String,
         result: f64,
+        /// The result's unit where the operands give it one ("days" between two dates).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unit: Option<String>,
         #[serde(skip)]
         evidence: Vec<usize>,
     },
@@ -267,7 +272,7 @@ async fn run_step(
             Action::Search(s) => search_step(&s.query, rt).await,
             Action::Extract(e) => {
                 let fields: Vec<FieldSpec> = e.fields.iter().map(|f| f.to_spec()).collect();
-                extract_step(&step.id, &e.from, &fields, inputs, rt).await
+                extract_step(&step.id, &e.from, e.about.as_deref(), &fields, inputs, rt).await
             }
             Action::Compare(c) => compare_step(&c.a, &c.b, inputs),
             Action::Calculate(c) => calculate_step(c.op, &c.values, inputs),
@@ -368,6 +373,7 @@ pub fn clip(text: &str, max: usize) -> String {
 async fn extract_step(
     id: &str,
     from: &[String],
+    about: Option<&str>,
     fields: &[FieldSpec],
     inputs: &BTreeMap<String, StepOutput>,
     rt: &Runtime<'_>,
@@ -400,21 +406,41 @@ async fn extract_step(
             message: format!("the search steps {} found no passages", from.join(", ")),
         });
     }
-    let model = (rt.extractor)()
-        .await
-        .map_err(|message| ToolError::Failed {
-            tool: "extract",
-            message,
-        })?;
-    let tool = ExtractTool::new(model);
-    let (extraction, calls) = tool
-        .extract(&ExtractArgs {
-            passages,
-            fields: fields.to_vec(),
-        })
-        .await?;
-    for call in &calls {
-        rt.ledger.model_call(id, call, &rt.extractor_name);
+    // Table cells and labelled lines that name the thing are read by code; the model reads
+    // the rest (and is not even loaded when nothing is left).
+    let started = Instant::now();
+    let (by_code, mut notes) = match about {
+        Some(thing) => records::read(&passages, fields, thing, rt.embedder).await,
+        None => Default::default(),
+    };
+    let rest: Vec<FieldSpec> = fields
+        .iter()
+        .filter(|f| !by_code.contains_key(&f.name))
+        .cloned()
+        .collect();
+    let mut values: BTreeMap<String, Option<Extracted>> =
+        by_code.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    if rest.is_empty() {
+        rt.ledger.tool_step(id, "extract", started.elapsed());
+    } else {
+        let model = (rt.extractor)()
+            .await
+            .map_err(|message| ToolError::Failed {
+                tool: "extract",
+                message,
+            })?;
+        let tool = ExtractTool::new(model);
+        let (extraction, calls) = tool
+            .extract(&ExtractArgs {
+                passages,
+                fields: rest,
+            })
+            .await?;
+        for call in &calls {
+            rt.ledger.model_call(id, call, &rt.extractor_name);
+        }
+        values.extend(extraction.values);
+        notes.extend(extraction.notes);
     }
     let evidence_of = |p: &str| {
         p.strip_prefix('p')
@@ -424,7 +450,7 @@ async fn extract_step(
     let facts: Vec<Fact> = fields
         .iter()
         .map(|f| {
-            let value = extraction.values.get(&f.name).cloned().flatten();
+            let value = values.get(&f.name).cloned().flatten();
             Fact {
                 field: f.name.clone(),
                 evidence: value.as_ref().and_then(|v| evidence_of(&v.passage)),
@@ -444,14 +470,20 @@ async fn extract_step(
         .max_by_key(|(_, n)| **n)
         .map(|(e, _)| *e)
         .or(ids.first().copied());
-    let label = main
+    // The page's name, unless it does not name the thing the values are about (a table of
+    // several things on one page): then the thing's name.
+    let page = main
         .and_then(|e| rt.evidence.get(e))
-        .map(|e| page_name(&e.title))
-        .unwrap_or_else(|| id.to_string());
+        .map(|e| page_name(&e.title));
+    let label = match (page, about.map(str::trim).filter(|t| !t.is_empty())) {
+        (Some(p), Some(thing)) if records::names(thing, &p).is_none() => thing.to_string(),
+        (Some(p), _) => p,
+        (None, thing) => thing.map_or_else(|| id.to_string(), str::to_string),
+    };
     Ok(StepOutput::Extract {
         label,
         facts,
-        notes: extraction.notes,
+        notes,
     })
 }
 
@@ -481,26 +513,35 @@ fn resolve(r: &str, inputs: &BTreeMap<String, StepOutput>) -> Result<Number, Str
             let v = fact.value.as_ref().ok_or_else(|| {
                 format!("{r}: the passages do not state {f} (extraction found no value)")
             })?;
+            // A date is its day number, marked so only another date is subtracted from it.
+            let date = v.value.as_str().and_then(dates::parse_iso);
             let value = v
                 .value
                 .as_f64()
+                .or(date.map(|d| d as f64))
                 .ok_or_else(|| format!("{r}: {} is not a number", v.value))?;
             Ok(Number {
                 label: format!("{label} {f}"),
                 value,
-                unit: v.unit.clone(),
+                unit: match date {
+                    Some(_) => Some(dates::DATE_UNIT.to_string()),
+                    None => v.unit.clone(),
+                },
                 evidence: fact.evidence.into_iter().collect(),
             })
         }
         (
             Some(StepOutput::Calculate {
-                result, evidence, ..
+                result,
+                unit,
+                evidence,
+                ..
             }),
             None,
         ) => Ok(Number {
             label: format!("result of {step}"),
             value: *result,
-            unit: None,
+            unit: unit.clone(),
             evidence: evidence.clone(),
         }),
         (Some(StepOutput::Compare { rows }), Some(what)) => {
@@ -613,7 +654,7 @@ fn compare_step(
 }
 
 fn calculate_step(
-    op: crate::tools::calculate::Operation,
+    op: Operation,
     values: &[Operand],
     inputs: &BTreeMap<String, StepOutput>,
 ) -> Result<StepOutput, ToolError> {
@@ -640,25 +681,86 @@ fn calculate_step(
                     return Err(failed(one_reading(other, r, &n)));
                 }
                 numbers.push(n.value);
-                shown.push(format!("{} ({})", format_number(n.value), n.label));
+                let value = match n.unit.as_deref() {
+                    Some(dates::DATE_UNIT) => dates::long(n.value as i64),
+                    _ => format_number(n.value),
+                };
+                shown.push(format!("{value} ({})", n.label));
                 evidence.extend(n.evidence.iter().copied());
                 read.push((r.as_str(), n));
             }
         }
     }
+    // Dates: only the days between two of them.
+    let is_date = |n: &Number| n.unit.as_deref() == Some(dates::DATE_UNIT);
+    let date_count = read.iter().filter(|(_, n)| is_date(n)).count();
+    let unit = match (date_count, op, values.len()) {
+        (0, ..) => result_unit(op, values, &read),
+        (2, Operation::Difference, 2) => Some("days".to_string()),
+        _ => {
+            return Err(ToolError::Failed {
+                tool: "calculate",
+                message: "a date can only be subtracted from another date".into(),
+            });
+        }
+    };
+    // The days between two dates count forward from the earlier, whichever way round the
+    // formula subtracts them.
+    let later_first = numbers.first() >= numbers.get(1);
     let result = calculate(&CalculateArgs {
         op,
         values: numbers,
     })?;
+    let result = if unit.is_some() { result.abs() } else { result };
     let op_name = serde_json::to_value(op)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
+    let expression = match unit {
+        Some(_) if later_first => format!("days from {} to {}", shown[1], shown[0]),
+        Some(_) => format!("days from {} to {}", shown[0], shown[1]),
+        None => format!("{op_name} of {}", shown.join(", ")),
+    };
     Ok(StepOutput::Calculate {
-        expression: format!("{op_name} of {}", shown.join(", ")),
+        expression,
         result,
+        unit,
         evidence,
     })
+}
+
+/// The unit of a calculation's result, where its operands settle it: a sum, difference,
+/// mean, min or max of values in one unit is in that unit (numbers written in the question are
+/// taken to be in it too); a product with one value that has a unit ("4 × price", "price ×
+/// count") keeps it, and so does a ratio whose dividend alone has one ("total / 12"); a
+/// percentage is "%". Anything else (GB × hours, USD / USD) is a plain number.
+fn result_unit(op: Operation, values: &[Operand], read: &[(&str, Number)]) -> Option<String> {
+    let units: Vec<Option<&str>> = read.iter().map(|(_, n)| n.unit.as_deref()).collect();
+    let with_unit: Vec<&str> = units.iter().flatten().copied().collect();
+    match op {
+        Operation::PercentOf | Operation::PercentChange => Some("%".into()),
+        Operation::Sum
+        | Operation::Difference
+        | Operation::Mean
+        | Operation::Min
+        | Operation::Max => {
+            let first = units.first().copied().flatten()?;
+            units
+                .iter()
+                .all(|u| *u == Some(first))
+                .then(|| first.to_string())
+        }
+        Operation::Product => match with_unit.as_slice() {
+            [u] => Some(u.to_string()),
+            _ => None,
+        },
+        Operation::Ratio => match (values.first(), with_unit.as_slice()) {
+            (Some(Operand::Ref(_)), [u]) if units.first().copied().flatten().is_some() => {
+                Some(u.to_string())
+            }
+            _ => None,
+        },
+    }
 }
 
 /// 1199 -> "1199", 35.714285714 -> "35.71".
@@ -694,6 +796,128 @@ mod tests {
                 })
                 .collect(),
             notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn results_carry_the_unit_their_operands_settle() {
+        let inputs = BTreeMap::from([
+            (
+                "s3".to_string(),
+                extracted("A", &[("size", 1200.0, "GB", 0), ("price", 10.0, "USD", 0)]),
+            ),
+            (
+                "s4".to_string(),
+                extracted("B", &[("size", 380.0, "GB", 1), ("price", 4.0, "USD", 1)]),
+            ),
+        ]);
+        let r = |s: &str| Operand::Ref(s.into());
+        let unit = |op, values: &[Operand]| match calculate_step(op, values, &inputs).unwrap() {
+            StepOutput::Calculate { unit, .. } => unit,
+            _ => panic!(),
+        };
+        let gb = Some("GB".to_string());
+        let usd = Some("USD".to_string());
+        assert_eq!(unit(Operation::Sum, &[r("s3.size"), r("s4.size")]), gb);
+        assert_eq!(
+            unit(Operation::Difference, &[r("s3.size"), r("s4.size")]),
+            gb
+        );
+        assert_eq!(unit(Operation::Sum, &[r("s3.size"), r("s4.price")]), None);
+        assert_eq!(
+            unit(Operation::Product, &[Operand::Number(4.0), r("s3.price")]),
+            usd
+        );
+        assert_eq!(
+            unit(Operation::Product, &[r("s3.size"), r("s4.price")]),
+            None
+        );
+        assert_eq!(
+            unit(Operation::Ratio, &[r("s3.price"), Operand::Number(12.0)]),
+            usd
+        );
+        assert_eq!(
+            unit(Operation::Ratio, &[r("s3.price"), r("s4.price")]),
+            None
+        );
+        assert_eq!(
+            unit(Operation::PercentOf, &[r("s4.price"), r("s3.price")]),
+            Some("%".to_string())
+        );
+    }
+
+    #[test]
+    fn the_days_between_two_dates_are_computed_and_nothing_else_with_a_date() {
+        let date = |iso: &str, e: usize| Fact {
+            field: "on".into(),
+            value: Some(Extracted {
+                value: serde_json::json!(iso),
+                unit: None,
+                passage: format!("p{}", e + 1),
+                quote: String::new(),
+            }),
+            evidence: Some(e),
+        };
+        let step = |label: &str, fact: Fact| StepOutput::Extract {
+            label: label.into(),
+            facts: vec![fact],
+            notes: Vec::new(),
+        };
+        let inputs = BTreeMap::from([
+            ("s3".to_string(), step("Incident", date("2025-11-14", 0))),
+            ("s4".to_string(), step("Repair", date("2025-12-02", 1))),
+        ]);
+        let refs = [Operand::Ref("s4.on".into()), Operand::Ref("s3.on".into())];
+        let StepOutput::Calculate {
+            expression,
+            result,
+            unit,
+            evidence,
+        } = calculate_step(Operation::Difference, &refs, &inputs).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(result, 18.0);
+        assert_eq!(unit.as_deref(), Some("days"));
+        assert_eq!(
+            expression,
+            "days from 14 November 2025 (Incident on) to 2 December 2025 (Repair on)"
+        );
+        assert_eq!(evidence, vec![1, 0]);
+        // Subtracted the other way round it is the same span.
+        let back = [refs[1].clone(), refs[0].clone()];
+        let StepOutput::Calculate {
+            expression: e2,
+            result: r2,
+            ..
+        } = calculate_step(Operation::Difference, &back, &inputs).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((e2, r2), (expression.clone(), 18.0));
+        // The days can be computed with further, in days.
+        let mut more = inputs.clone();
+        more.insert(
+            "s5".into(),
+            calculate_step(Operation::Difference, &refs, &inputs).unwrap(),
+        );
+        let weeks = calculate_step(
+            Operation::Ratio,
+            &[Operand::Ref("s5".into()), Operand::Number(7.0)],
+            &more,
+        );
+        assert!(weeks.is_ok(), "{weeks:?}");
+        for (op, values) in [
+            (Operation::Sum, refs.to_vec()),
+            (
+                Operation::Difference,
+                vec![refs[0].clone(), Operand::Number(3.0)],
+            ),
+        ] {
+            let e = calculate_step(op, &values, &inputs)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("only be subtracted from another date"), "{e}");
         }
     }
 

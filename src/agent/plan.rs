@@ -45,6 +45,10 @@ pub struct SearchStep {
 pub struct ExtractStep {
     /// Ids of the search steps whose passages to read, e.g. ["s1"].
     pub from: Vec<String>,
+    /// The thing the facts are about, e.g. "Orbit 4": table rows and headings that name it
+    /// are read by code before the extractor model is asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
     /// The facts to extract.
     pub fields: Vec<PlanField>,
 }

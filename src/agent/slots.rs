@@ -47,6 +47,8 @@ struct Group {
     extract: Option<String>,
     fields: Vec<serde_json::Value>,
     names: BTreeSet<String>,
+    /// The names of its number fields (what a comparison compares).
+    numbers: BTreeSet<String>,
 }
 
 /// The steps that gather and compute what the slots ask for, and what each extracted value's
@@ -131,6 +133,7 @@ fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
                     extract: None,
                     fields: Vec::new(),
                     names: BTreeSet::new(),
+                    numbers: BTreeSet::new(),
                 });
                 groups.len() - 1
             }
@@ -156,7 +159,7 @@ fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
             &[],
         ));
     }
-    // Numbers and yes/no are read by the extractor; text is left to the answer writer, who
+    // Numbers, dates and yes/no are read by the extractor; text is left to the answer writer, who
     // reads the same passages.
     let mut fact_ref: Vec<Option<String>> = Vec::new();
     for (i, f) in slots.facts.iter().enumerate() {
@@ -172,6 +175,9 @@ fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
             n += 1;
         }
         g.names.insert(name.clone());
+        if f.kind == FieldKind::Number {
+            g.numbers.insert(name.clone());
+        }
         let about = if g.entity.is_empty() {
             f.attribute.trim().to_string()
         } else {
@@ -193,7 +199,7 @@ fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
         steps.push(step(
             &id,
             "extract",
-            json!({"from": [g.search], "fields": g.fields}),
+            json!({"from": [g.search], "about": (!g.entity.is_empty()).then_some(&g.entity), "fields": g.fields}),
             std::slice::from_ref(&g.search),
         ));
         g.extract = Some(id);
@@ -232,7 +238,7 @@ fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
     if let [a, b] = extracted.as_slice()
         && let (Some(ea), Some(eb)) = (&a.extract, &b.extract)
     {
-        compared = a.names.intersection(&b.names).cloned().collect();
+        compared = a.numbers.intersection(&b.numbers).cloned().collect();
         if !compared.is_empty() {
             let id = next_id();
             steps.push(step(
@@ -254,6 +260,7 @@ fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
         }
         let in_formula = |e: PlanError| PlanError(format!("{FORMULA}{formula:?}: {}", e.0));
         check_units(&expr, &slots.facts).map_err(in_formula)?;
+        check_dates(&expr, &slots.facts).map_err(in_formula)?;
         // "f2 - f1" over one compared field of the two things says nothing more than the
         // comparison: the same field, read from the two extractions.
         let repeats_the_comparison = match &expr {
@@ -317,6 +324,35 @@ fn check_units(e: &Expr, facts: &[FactSlot]) -> Result<(), PlanError> {
     }
 }
 
+/// A date can only be subtracted from another date (the days between them); a date plus a
+/// number, or a date times anything, is no question about the wiki's facts.
+fn check_dates(e: &Expr, facts: &[FactSlot]) -> Result<(), PlanError> {
+    let is_date = |i: usize| {
+        facts
+            .get(i.wrapping_sub(1))
+            .is_some_and(|f| f.kind == FieldKind::Date)
+    };
+    match e {
+        Expr::Number(_) => Ok(()),
+        Expr::Fact(i) if is_date(*i) => Err(PlanError(format!(
+            "f{i} is a date: a date can only be subtracted from another date"
+        ))),
+        Expr::Fact(_) => Ok(()),
+        Expr::Neg(x) => check_dates(x, facts),
+        Expr::Bin(Operation::Difference, a, b) => match (&**a, &**b) {
+            (Expr::Fact(i), Expr::Fact(j)) if is_date(*i) && is_date(*j) => Ok(()),
+            _ => {
+                check_dates(a, facts)?;
+                check_dates(b, facts)
+            }
+        },
+        Expr::Bin(_, a, b) => {
+            check_dates(a, facts)?;
+            check_dates(b, facts)
+        }
+    }
+}
+
 fn step(id: &str, tool: &str, args: serde_json::Value, depends_on: &[String]) -> Step {
     Step {
         id: id.to_string(),
@@ -376,9 +412,11 @@ fn complete(slots: &Slots) -> Slots {
 
 /// "Battery life (hours)" -> "battery_life_hours".
 fn slug(s: &str) -> String {
+    // Field names are ASCII (the extract tool's rule); other letters and signs ("m³", "größe")
+    // separate words, and the description keeps the attribute as written.
     let mut out = String::new();
     for c in s.trim().to_lowercase().chars() {
-        if c.is_alphanumeric() {
+        if c.is_ascii_alphanumeric() {
             out.push(c);
         } else if !out.ends_with('_') {
             out.push('_');
@@ -738,6 +776,87 @@ mod tests {
         // The text fact is not extracted: the East works extraction has one field.
         assert_eq!(steps[5].args["fields"].as_array().unwrap().len(), 1);
         assert_eq!(steps.len(), 7);
+    }
+
+    #[test]
+    fn field_names_are_ascii_whatever_the_attribute_is_written_in() {
+        assert_eq!(slug("Design capacity (m³/day)"), "design_capacity_m_day");
+        assert_eq!(slug("Größe"), "gr_e");
+        assert_eq!(slug("日付"), "value");
+        let built = build(&Slots {
+            things: Vec::new(),
+            facts: vec![
+                fact("A", "Design capacity (m³/day)", FieldKind::Number, "m³/day"),
+                fact("B", "Design capacity (m³/day)", FieldKind::Number, "m³/day"),
+            ],
+            formula: "f1 + f2".into(),
+        })
+        .unwrap();
+        for step in built.steps.iter().filter(|s| s.tool == "extract") {
+            let name = step.args["fields"][0]["name"].as_str().unwrap();
+            assert_eq!(name, "design_capacity_m_day");
+            assert_eq!(
+                step.args["fields"][0]["description"],
+                json!(format!(
+                    "Design capacity (m³/day) of {}",
+                    step.args["about"].as_str().unwrap()
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn dates_are_extracted_and_only_subtracted_from_each_other() {
+        let slots = |formula: &str| Slots {
+            things: vec!["Ban".into()],
+            facts: vec![
+                fact("Ban", "start date", FieldKind::Date, ""),
+                fact("Ban", "end date", FieldKind::Date, ""),
+                fact("Ban", "fine", FieldKind::Number, "USD"),
+            ],
+            formula: formula.into(),
+        };
+        let built = build(&slots("f2 - f1")).unwrap();
+        assert_eq!(
+            tools(&built.steps),
+            ["s1:search", "s2:extract", "s3:calculate"]
+        );
+        assert_eq!(built.steps[1].args["fields"][0]["type"], json!("date"));
+        assert_eq!(built.steps[1].args["about"], json!("Ban"));
+        assert_eq!(
+            built.steps[2].args,
+            json!({"op": "difference", "values": ["s2.end_date", "s2.start_date"]})
+        );
+        // The days between two dates may be computed with further; a date itself may not.
+        assert!(
+            build(&slots("(f2 - f1) / 7"))
+                .unwrap()
+                .dropped_formula
+                .is_none()
+        );
+        for bad in ["f1 + f2", "f2 - f3", "f1 * 2", "f3 - f1"] {
+            let why = build(&slots(bad)).unwrap().dropped_formula.unwrap();
+            assert!(
+                why.contains("can only be subtracted from another date"),
+                "{bad}: {why}"
+            );
+        }
+        // Two things read for a date and nothing else are not compared.
+        let two = Slots {
+            things: Vec::new(),
+            facts: vec![
+                fact("A", "opened", FieldKind::Date, ""),
+                fact("B", "opened", FieldKind::Date, ""),
+            ],
+            formula: String::new(),
+        };
+        assert!(
+            build(&two)
+                .unwrap()
+                .steps
+                .iter()
+                .all(|s| s.tool != "compare")
+        );
     }
 
     #[test]

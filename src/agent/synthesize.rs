@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::Turn;
 use super::executor::{Evidence, EvidenceSet, StepOutput, clip, format_number};
 use super::plan::ValidPlan;
+use crate::dates;
 use crate::quantity;
 
 /// The sentence the synthesizer is told to use when the evidence does not answer.
@@ -141,10 +142,12 @@ pub fn prepare(
                 for f in fs {
                     match &f.value {
                         Some(v) => {
-                            let value =
-                                v.value.as_f64().map(format_number).unwrap_or_else(|| {
-                                    v.value.to_string().trim_matches('"').into()
-                                });
+                            let date = v.value.as_str().and_then(dates::parse_iso);
+                            let value = match (v.value.as_f64(), date) {
+                                (Some(x), _) => format_number(x),
+                                (None, Some(d)) => dates::long(d),
+                                _ => v.value.to_string().trim_matches('"').into(),
+                            };
                             let unit = v
                                 .unit
                                 .as_deref()
@@ -237,10 +240,16 @@ pub fn prepare(
             Some(StepOutput::Calculate {
                 expression,
                 result,
+                unit,
                 evidence,
             }) => {
+                let unit = match unit.as_deref() {
+                    Some("%") => "%".to_string(),
+                    Some(u) => format!(" {u}"),
+                    None => String::new(),
+                };
                 let line = format!(
-                    "{expression} = {} {}",
+                    "{expression} = {}{unit} {}",
                     format_number(*result),
                     cite(evidence)
                 );

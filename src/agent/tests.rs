@@ -221,10 +221,3 @@ async fn a_replan_shows_the_planner_its_failed_plan_and_the_error() {
     let last = &messages.last().unwrap().content;
     assert!(last.contains("s3.price: not stated"), "{last}");
 }
-
-#[test]
-fn days_since_the_epoch_become_calendar_dates() {
-    assert_eq!(date_of_days(0), "1970-01-01");
-    assert_eq!(date_of_days(11_016), "2000-02-29");
-    assert_eq!(date_of_days(20_000), "2024-10-04");
-}

@@ -164,7 +164,9 @@ fn split_table(text: &str, budget: usize, tokens: &dyn TokenCounter) -> Vec<(Str
     out
 }
 
-fn is_separator_row(line: &str) -> bool {
+/// A Markdown table's separator row ("|---|:--:|"); tables read by code (`tools::records`,
+/// the extractor's focus) use the same test.
+pub fn is_separator_row(line: &str) -> bool {
     let t = line.trim();
     !t.is_empty() && t.contains('-') && t.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
 }

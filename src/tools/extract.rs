@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ModelCall, Tool, ToolError, ToolOutput, output, parse_args, schema_value, tidy};
+use crate::dates;
+use crate::ingest::chunker::is_separator_row;
 use crate::prompts;
 use crate::providers::llm::{
     ChatMessage, ChatModel, ChatRequest, LlmError, OutputSchema, parse_json,
@@ -39,6 +41,8 @@ pub enum FieldKind {
     Number,
     Text,
     Boolean,
+    // A calendar date, written YYYY-MM-DD in values.
+    Date,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -83,14 +87,14 @@ pub struct Extraction {
     pub notes: Vec<String>,
 }
 
-/// The model's raw answer for one field.
+/// The model's raw answer for one field (or a record's, see `records`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
-struct RawValue {
-    passage: String,
-    quote: String,
-    value: Value,
+pub(super) struct RawValue {
+    pub passage: String,
+    pub quote: String,
+    pub value: Value,
     #[serde(default)]
-    unit: Option<String>,
+    pub unit: Option<String>,
 }
 
 pub struct ExtractTool {
@@ -120,6 +124,7 @@ impl ExtractTool {
                     FieldKind::Number => "number",
                     FieldKind::Text => "text",
                     FieldKind::Boolean => "yes/no",
+                    FieldKind::Date => "date, YYYY-MM-DD",
                 };
                 match &f.unit {
                     Some(u) => format!("- {} ({kind}, {u}): {}", f.name, f.description),
@@ -166,7 +171,7 @@ impl ExtractTool {
             }
             other => other?,
         };
-        let problems = check(args, &raw);
+        let problems = check(&args.passages, &args.fields, &raw);
         if !problems.is_empty() {
             // One correction round with what failed; then unverifiable values are dropped.
             messages.push(ChatMessage::assistant(
@@ -185,7 +190,9 @@ impl ExtractTool {
                 .ask(&messages, &schema, &args.passages, &mut calls)
                 .await?;
         }
-        let still_bad: BTreeMap<String, String> = check(args, &raw).into_iter().collect();
+        let still_bad: BTreeMap<String, String> = check(&args.passages, &args.fields, &raw)
+            .into_iter()
+            .collect();
         let mut values = BTreeMap::new();
         for field in &args.fields {
             let got = raw.get(&field.name).cloned().flatten();
@@ -270,10 +277,6 @@ pub fn focus(text: &str, fields: &[FieldSpec]) -> String {
 /// words: "life" must not pick "| Peer key lifetime | 180 days |"); None when no line past
 /// the first has one.
 fn lines_with(lines: &[&str], words: &[String]) -> Option<Vec<bool>> {
-    let separator = |l: &str| {
-        let t = l.trim();
-        t.starts_with('|') && t.contains('-') && t.chars().all(|c| "|-: ".contains(c))
-    };
     let mut keep = vec![false; lines.len()];
     keep[0] = true;
     let mut found = false;
@@ -287,7 +290,9 @@ fn lines_with(lines: &[&str], words: &[String]) -> Option<Vec<bool>> {
             keep[i] = true;
             found = true;
         }
-        if line.trim_start().starts_with('|') && lines.get(i + 1).is_some_and(|n| separator(n)) {
+        if line.trim_start().starts_with('|')
+            && lines.get(i + 1).is_some_and(|n| is_separator_row(n))
+        {
             keep[i] = true;
         }
     }
@@ -424,6 +429,7 @@ fn output_schema(args: &ExtractArgs) -> OutputSchema {
             FieldKind::Number => json!({"type": "number"}),
             FieldKind::Text => json!({"type": "string", "maxLength": TEXT_MAX}),
             FieldKind::Boolean => json!({"type": "boolean"}),
+            FieldKind::Date => json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}),
         };
         // No null alternative: a `{..}|null` choice made the local decoder (llguidance in
         // mistral.rs) pick null even when the value was there. "Not stated" is the passage id
@@ -468,13 +474,17 @@ pub fn flatten(s: &str) -> String {
 }
 
 /// Fields whose value is not backed by its passage, with the reason.
-fn check(args: &ExtractArgs, raw: &BTreeMap<String, Option<RawValue>>) -> Vec<(String, String)> {
+pub(super) fn check(
+    passages: &[Passage],
+    fields: &[FieldSpec],
+    raw: &BTreeMap<String, Option<RawValue>>,
+) -> Vec<(String, String)> {
     let mut problems = Vec::new();
-    for f in &args.fields {
+    for f in fields {
         let Some(Some(v)) = raw.get(&f.name) else {
             continue;
         };
-        let Some(passage) = args.passages.iter().find(|p| p.id == v.passage) else {
+        let Some(passage) = passages.iter().find(|p| p.id == v.passage) else {
             problems.push((
                 f.name.clone(),
                 format!("unknown passage id {:?}", v.passage),
@@ -500,6 +510,9 @@ fn check(args: &ExtractArgs, raw: &BTreeMap<String, Option<RawValue>>) -> Vec<(S
                 !s.trim().is_empty() && text.contains(&flatten(s))
             }
             (FieldKind::Boolean, Value::Bool(_)) => true,
+            (FieldKind::Date, Value::String(s)) => {
+                dates::parse_iso(s).is_some_and(|d| dates::dates_in(&v.quote).contains(&d))
+            }
             _ => false,
         };
         if !ok {
@@ -532,7 +545,7 @@ fn unit_info(unit: &str) -> Option<(&'static str, f64)> {
 }
 
 /// Converts a verified number to the field's unit where the units are commensurable.
-fn normalise(field: &FieldSpec, raw: RawValue, notes: &mut Vec<String>) -> Extracted {
+pub(super) fn normalise(field: &FieldSpec, raw: RawValue, notes: &mut Vec<String>) -> Extracted {
     let mut out = Extracted {
         value: raw.value.clone(),
         unit: raw.unit.clone().filter(|u| !u.trim().is_empty()),

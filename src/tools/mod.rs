@@ -6,6 +6,7 @@
 pub mod calculate;
 pub mod compare;
 pub mod extract;
+pub mod records;
 
 use std::time::Duration;
 
