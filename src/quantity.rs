@@ -162,20 +162,39 @@ pub fn convert(x: f64, from: &str, to: &str) -> Option<f64> {
 /// The text with citation markers ("[4]", "[1, 3]", "[2][5]") removed: a marker is a pointer
 /// to a source, never a figure of the answer.
 pub fn strip_citations(text: &str) -> String {
+    replace_citations(text, true, |_| String::new())
+}
+
+/// Replaces every citation marker ("[4]", "[1, 3]": numbers and commas in brackets) with what
+/// `f` makes of its numbers; other brackets stay. With `trim_before`, the spaces before a
+/// marker go too ("costs $5 [2]." -> "costs $5."). The one reader of markers: answer checks
+/// and scoring see the same ones.
+pub fn replace_citations(
+    text: &str,
+    trim_before: bool,
+    mut f: impl FnMut(&[usize]) -> String,
+) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('[') {
         let after = &rest[open + 1..];
-        let marker = after.find(']').filter(|&close| {
+        let numbers = after.find(']').and_then(|close| {
             let inner = &after[..close];
-            !inner.trim().is_empty()
-                && inner
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == ',' || c == ' ')
+            let ns: Option<Vec<usize>> = inner
+                .split(',')
+                .map(|p| p.trim().parse::<usize>().ok())
+                .collect();
+            ns.map(|ns| (close, ns))
         });
-        match marker {
-            Some(close) => {
-                out.push_str(rest[..open].trim_end_matches(' '));
+        match numbers {
+            Some((close, ns)) => {
+                let before = &rest[..open];
+                out.push_str(if trim_before {
+                    before.trim_end_matches(' ')
+                } else {
+                    before
+                });
+                out.push_str(&f(&ns));
                 rest = &after[close + 1..];
             }
             None => {
@@ -365,6 +384,29 @@ impl Unit {
     pub fn is_currency(&self) -> bool {
         self.dimension.starts_with("currency ")
     }
+}
+
+/// Words that start a question rather than name something.
+const QUESTION_WORDS: &[&str] = &[
+    "how", "what", "what's", "which", "when", "who", "where", "why", "is", "are", "does", "do",
+    "can", "if", "i", "i'm", "a", "an", "the", "and", "or", "compare", "during", "after",
+];
+
+/// The name words of a text, lower-case: capitalised words and words with digits ("How much
+/// does the Orbit 4 weigh?" -> "orbit", "4"), without the words that start a question. Search
+/// ranks pages whose title has them first; `tools::records` finds a thing's row by them.
+pub fn names_in(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-'))
+        .filter(|w| !w.is_empty())
+        .filter(|w| {
+            let lower = w.to_lowercase();
+            let capital = w.chars().next().is_some_and(char::is_uppercase);
+            let digit = w.chars().any(|c| c.is_ascii_digit());
+            (capital || digit) && !QUESTION_WORDS.contains(&lower.as_str())
+        })
+        .map(str::to_lowercase)
+        .collect()
 }
 
 /// The names with a number in `text` ("Model 4", "Gen 2s" -> "Gen 2"): a capitalised word

@@ -18,6 +18,7 @@ use crate::dates;
 use crate::providers::embed::Embedder;
 use crate::providers::llm::ChatModel;
 use crate::providers::store::{Access, VectorStore};
+use crate::quantity::names_in;
 use crate::search::{self, Hit};
 use crate::tools::calculate::{CalculateArgs, Operation, calculate};
 use crate::tools::compare::{CompareArgs, Comparison, Quantity, compare};
@@ -317,27 +318,6 @@ async fn search_step(query: &str, rt: &Runtime<'_>) -> Result<StepOutput, ToolEr
             })
             .collect(),
     })
-}
-
-/// Words that start a question rather than name something.
-const QUESTION_WORDS: &[&str] = &[
-    "how", "what", "what's", "which", "when", "who", "where", "why", "is", "are", "does", "do",
-    "can", "if", "i", "i'm", "a", "an", "the", "and", "or", "compare", "during", "after",
-];
-
-/// The names in a query: capitalised words and words with digits ("Orbit", "4", "SEV1").
-pub fn names_in(query: &str) -> Vec<String> {
-    query
-        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-'))
-        .filter(|w| !w.is_empty())
-        .filter(|w| {
-            let lower = w.to_lowercase();
-            let capital = w.chars().next().is_some_and(char::is_uppercase);
-            let digit = w.chars().any(|c| c.is_ascii_digit());
-            (capital || digit) && !QUESTION_WORDS.contains(&lower.as_str())
-        })
-        .map(str::to_lowercase)
-        .collect()
 }
 
 /// Stable re-order: hits from pages whose title carries every name in the query come first

@@ -568,47 +568,26 @@ pub fn names_not_found(absent: &[String], shown: &[Citation]) -> String {
 }
 
 pub fn check(text: &str, shown: &[Citation]) -> Checked {
-    let mut out = String::with_capacity(text.len());
     let mut cited: Vec<usize> = Vec::new();
     let mut notes = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find('[') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let end = after.find(']');
-        let inner = end.map(|e| &after[..e]);
-        let numbers: Option<Vec<usize>> = inner.and_then(|s| {
-            s.split(',')
-                .map(|p| p.trim().parse::<usize>().ok())
-                .collect::<Option<Vec<usize>>>()
-        });
-        match (numbers, end) {
-            (Some(ns), Some(e)) if !ns.is_empty() => {
-                let valid: Vec<usize> = ns
-                    .iter()
-                    .copied()
-                    .filter(|n| *n >= 1 && *n <= shown.len())
-                    .collect();
-                for n in &ns {
-                    if !valid.contains(n) {
-                        notes.push(format!("removed citation [{n}]: no such evidence"));
-                    }
-                }
-                for n in &valid {
-                    if !cited.contains(n) {
-                        cited.push(*n);
-                    }
-                }
-                out.push_str(&valid.iter().map(|n| format!("[{n}]")).collect::<String>());
-                rest = &after[e + 1..];
-            }
-            _ => {
-                out.push('[');
-                rest = after;
+    let out = quantity::replace_citations(text, false, |ns| {
+        let valid: Vec<usize> = ns
+            .iter()
+            .copied()
+            .filter(|n| *n >= 1 && *n <= shown.len())
+            .collect();
+        for n in ns {
+            if !valid.contains(n) {
+                notes.push(format!("removed citation [{n}]: no such evidence"));
             }
         }
-    }
-    out.push_str(rest);
+        for n in &valid {
+            if !cited.contains(n) {
+                cited.push(*n);
+            }
+        }
+        valid.iter().map(|n| format!("[{n}]")).collect()
+    });
     let text = tidy_spaces(&out);
     let (text, added) = attribute(&text, shown);
     for n in added {

@@ -14,7 +14,7 @@ use super::extract::{Extracted, FieldKind, FieldSpec, Passage, RawValue, check, 
 use crate::dates;
 use crate::ingest::chunker::is_separator_row;
 use crate::providers::embed::Embedder;
-use crate::quantity::{self, Quantity};
+use crate::quantity::{self, Quantity, names_in};
 
 /// Least cosine similarity between a field's attribute and a record's label for the record to
 /// be read (MiniLM-class sentence embeddings: a rewording scores ~0.6-0.8, an unrelated label
@@ -167,24 +167,22 @@ fn unit_in_parens(label: &str) -> Option<String> {
         })
 }
 
-/// Words of a name, lower-case; the ones that must all appear where the thing is named are
-/// its capitalised or numbered words (its proper name), or every word when it has none.
+/// Words of a name, lower-case (3+ letters, or with a digit), and the ones that must all
+/// appear where the thing is named: its name words (`quantity::names_in`: capitalised or
+/// numbered), or every word when it has none.
 fn name_words(thing: &str) -> (Vec<String>, Vec<String>) {
-    let mut all = Vec::new();
-    let mut proper = Vec::new();
-    for w in thing.split(|c: char| !c.is_alphanumeric()) {
-        if w.is_empty() {
-            continue;
-        }
-        let lower = w.to_lowercase();
-        let numbered = w.chars().any(|c| c.is_ascii_digit());
-        if w.chars().next().is_some_and(char::is_uppercase) || numbered {
-            proper.push(lower.clone());
-        }
-        if numbered || w.chars().count() >= 3 {
-            all.push(lower);
-        }
-    }
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().any(|c| c.is_ascii_digit()) || w.chars().count() >= 3)
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let all = words(thing);
+    let mut proper: Vec<String> = names_in(thing)
+        .iter()
+        .flat_map(|n| n.split(|c: char| !c.is_alphanumeric()).map(str::to_string))
+        .filter(|w| !w.is_empty())
+        .collect();
     if proper.is_empty() {
         proper = all.clone();
     }
@@ -573,6 +571,7 @@ mod tests {
     fn a_thing_is_named_by_all_its_proper_words() {
         assert_eq!(names("Cray Edge", "Cray Edge"), Some(2));
         assert_eq!(names("Ashcombe works", "Ashcombe WTW"), Some(1));
+        assert_eq!(names("The Ashcombe works", "Ashcombe WTW"), Some(1));
         assert_eq!(
             names(
                 "AquaBill backup",
