@@ -691,15 +691,16 @@ fn calculate_step(
         op,
         values: numbers,
     })?;
-    let result = if unit.is_some() { result.abs() } else { result };
+    let between_dates = date_count == 2;
+    let result = if between_dates { result.abs() } else { result };
     let op_name = serde_json::to_value(op)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    let expression = match unit {
-        Some(_) if later_first => format!("days from {} to {}", shown[1], shown[0]),
-        Some(_) => format!("days from {} to {}", shown[0], shown[1]),
-        None => format!("{op_name} of {}", shown.join(", ")),
+    let expression = match (between_dates, later_first) {
+        (true, true) => format!("days from {} to {}", shown[1], shown[0]),
+        (true, false) => format!("days from {} to {}", shown[0], shown[1]),
+        (false, _) => format!("{op_name} of {}", shown.join(", ")),
     };
     Ok(StepOutput::Calculate {
         expression,
@@ -796,6 +797,22 @@ mod tests {
             StepOutput::Calculate { unit, .. } => unit,
             _ => panic!(),
         };
+        // Only dates count days: a difference in GB is signed and says what it is.
+        let StepOutput::Calculate {
+            expression, result, ..
+        } = calculate_step(
+            Operation::Difference,
+            &[r("s4.size"), r("s3.size")],
+            &inputs,
+        )
+        .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (expression.as_str(), result),
+            ("difference of 380 (B size), 1200 (A size)", -820.0)
+        );
         let gb = Some("GB".to_string());
         let usd = Some("USD".to_string());
         assert_eq!(unit(Operation::Sum, &[r("s3.size"), r("s4.size")]), gb);
