@@ -123,7 +123,7 @@ fn year(word: &str) -> Option<i64> {
 /// Every full date written in `text`, in order, as day numbers.
 pub fn dates_in(text: &str) -> Vec<i64> {
     let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '[' | ']' | ';'))
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '[' | ']' | ';' | '|'))
         .filter(|w| !w.is_empty())
         .collect();
     let mut out = Vec::new();
@@ -184,6 +184,7 @@ mod tests {
             "the 14th November 2025 incident",
             "since November 14, 2025.",
             "(2025-11-14)",
+            "|Incident|14 November 2025|",
         ] {
             assert_eq!(dates_in(text).first().copied(), nov14, "{text}");
         }

@@ -466,23 +466,23 @@ mod tests {
             },
             Passage {
                 id: "p2".into(),
-                text: "Works > Register: | Works | Max depth (m) |\n|---|---|\n| Skell Moor | 2 |"
+                text: "Works > Register: | Works | Max depth (m) |\n|---|---|\n| Rook Moor | 2 |"
                     .into(),
             },
         ];
         let fields = [
-            field("max_depth", FieldKind::Number, Some("m"), "Cray Edge"),
-            field("capacity", FieldKind::Number, Some("ML"), "Cray Edge"),
-            field("dam_type", FieldKind::Text, None, "Cray Edge"),
-            field("opened", FieldKind::Date, None, "Cray Edge"),
+            field("max_depth", FieldKind::Number, Some("m"), "Fell Top"),
+            field("capacity", FieldKind::Number, Some("ML"), "Fell Top"),
+            field("dam_type", FieldKind::Text, None, "Fell Top"),
+            field("opened", FieldKind::Date, None, "Fell Top"),
         ];
-        let (got, notes) = read(&passages, &fields, "Cray Edge", &Words).await;
+        let (got, notes) = read(&passages, &fields, "Fell Top", &Words).await;
         // The row that names the thing, not another thing's row with the same column.
         let depth = &got["max_depth"];
         assert_eq!(depth.value, json!(31.0));
         assert_eq!(depth.unit.as_deref(), Some("m"));
         assert_eq!(depth.passage, "p1");
-        assert_eq!(depth.quote, "| Cray Edge | 3,900 | 31 | Masonry gravity |");
+        assert_eq!(depth.quote, "| Fell Top | 3,900 | 31 | Masonry gravity |");
         assert_eq!(got["capacity"].value, json!(3900.0));
         // Text is the answer writer's; no cell holds a date.
         assert!(!got.contains_key("dam_type") && !got.contains_key("opened"));
@@ -494,15 +494,15 @@ mod tests {
         );
         // A thing no row or heading names is left to the model, and so is a value in
         // another kind of unit than the field's.
-        let (none, _) = read(&passages, &fields[..1], "Brackenridge", &Words).await;
+        let (none, _) = read(&passages, &fields[..1], "Kirkby", &Words).await;
         assert!(none.is_empty());
         let grams = [field(
             "max_depth",
             FieldKind::Number,
             Some("kg"),
-            "Cray Edge",
+            "Fell Top",
         )];
-        let (none, _) = read(&passages, &grams, "Cray Edge", &Words).await;
+        let (none, _) = read(&passages, &grams, "Fell Top", &Words).await;
         assert!(none.is_empty());
     }
 
@@ -521,8 +521,8 @@ mod tests {
 
     const TABLE: &str = "Reservoirs > Reservoir data: | Reservoir | Capacity (ML) | Max depth (m) | Dam type |\n\
                          |---|---|---|---|\n\
-                         | Skelldale | 14,200 | 47 | Earth embankment |\n\
-                         | Cray Edge | 3,900 | 31 | Masonry gravity |\n\
+                         | Harrow Mere | 14,200 | 47 | Earth embankment |\n\
+                         | Fell Top | 3,900 | 31 | Masonry gravity |\n\
                          Capacity is the volume above the lowest draw-off.";
 
     #[test]
@@ -530,21 +530,16 @@ mod tests {
         let r = records_of(0, TABLE);
         let depth: Vec<&Record> = r
             .iter()
-            .filter(|r| r.label == "Max depth" && r.about == ["Cray Edge"])
+            .filter(|r| r.label == "Max depth" && r.about == ["Fell Top"])
             .collect();
         assert_eq!(depth.len(), 1, "{r:#?}");
         assert_eq!(depth[0].cell, "31");
         assert_eq!(depth[0].label_unit.as_deref(), Some("m"));
-        assert_eq!(
-            depth[0].line,
-            "| Cray Edge | 3,900 | 31 | Masonry gravity |"
-        );
+        assert_eq!(depth[0].line, "| Fell Top | 3,900 | 31 | Masonry gravity |");
         // The transposed reading: the column names the thing, the row the attribute.
-        assert!(
-            r.iter().any(|r| r.label == "Skelldale"
-                && r.about == ["Capacity (ML)"]
-                && r.cell == "14,200")
-        );
+        assert!(r.iter().any(|r| r.label == "Harrow Mere"
+            && r.about == ["Capacity (ML)"]
+            && r.cell == "14,200"));
         // Prose after the table is no record.
         assert!(!r.iter().any(|r| r.line.starts_with("Capacity is")));
     }
@@ -569,19 +564,22 @@ mod tests {
 
     #[test]
     fn a_thing_is_named_by_all_its_proper_words() {
-        assert_eq!(names("Cray Edge", "Cray Edge"), Some(2));
-        assert_eq!(names("Ashcombe works", "Ashcombe WTW"), Some(1));
-        assert_eq!(names("The Ashcombe works", "Ashcombe WTW"), Some(1));
+        assert_eq!(names("Fell Top", "Fell Top"), Some(2));
+        assert_eq!(names("Elmstead works", "Elmstead WTW"), Some(1));
+        assert_eq!(names("The Elmstead works", "Elmstead WTW"), Some(1));
         assert_eq!(
             names(
-                "AquaBill backup",
-                "Billing and customer accounts (AquaBill)"
+                "LedgerPro backup",
+                "Billing and customer accounts (LedgerPro)"
             ),
             Some(1)
         );
         // A number is part of a name: model 4 is not model 3.
-        assert_eq!(names("Tern 4", "Tern 3 — Specification"), None);
-        assert_eq!(names("AquaBill backup", "Backup schedule > Schedule"), None);
+        assert_eq!(names("Model 4", "Model 3 — Specification"), None);
+        assert_eq!(
+            names("LedgerPro backup", "Backup schedule > Schedule"),
+            None
+        );
         // Without a proper word every word must be there.
         assert_eq!(names("new model", "Model number"), None);
         assert_eq!(names("", "anything"), None);
@@ -636,11 +634,11 @@ mod tests {
             description: description.into(),
         };
         assert_eq!(
-            attribute(&f("max_depth", "max depth of Cray Edge"), "Cray Edge"),
+            attribute(&f("max_depth", "max depth of Fell Top"), "Fell Top"),
             "max depth"
         );
         assert_eq!(
-            attribute(&f("max_depth_2", "deepest"), "Cray Edge"),
+            attribute(&f("max_depth_2", "deepest"), "Fell Top"),
             "max depth"
         );
     }
