@@ -47,8 +47,8 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
-/// Days since 1970-01-01 as YYYY-MM-DD.
-pub fn format(days: i64) -> String {
+/// The civil date (year, month 1-12, day 1-31) of a day number.
+fn civil(days: i64) -> (i64, u32, u32) {
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -59,30 +59,25 @@ pub fn format(days: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m as u32, d as u32)
+}
+
+/// Days since 1970-01-01 as YYYY-MM-DD.
+pub fn format(days: i64) -> String {
+    let (y, m, d) = civil(days);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Days since 1970-01-01 as people write the date: "14 November 2025".
 pub fn long(days: i64) -> String {
-    let iso = format(days);
-    let mut parts = iso.splitn(3, '-');
-    let (y, m, d) = (parts.next(), parts.next(), parts.next());
-    match (
-        y,
-        m.and_then(|m| m.parse::<usize>().ok()),
-        d.and_then(|d| d.parse::<u32>().ok()),
-    ) {
-        (Some(y), Some(m), Some(d)) if (1..=12).contains(&m) => {
-            let name = MONTHS[m - 1];
-            let mut c = name.chars();
-            let name: String = c
-                .next()
-                .map(|f| f.to_uppercase().chain(c).collect())
-                .unwrap_or_default();
-            format!("{d} {name} {y}")
-        }
-        _ => iso,
-    }
+    let (y, m, d) = civil(days);
+    let name = MONTHS[m as usize - 1];
+    let mut letters = name.chars();
+    let name: String = letters
+        .next()
+        .map(|first| first.to_uppercase().chain(letters).collect())
+        .unwrap_or_default();
+    format!("{d} {name} {y}")
 }
 
 /// A YYYY-MM-DD date.

@@ -159,6 +159,12 @@ pub fn convert(x: f64, from: &str, to: &str) -> Option<f64> {
     (f.dimension == t.dimension).then(|| x * f.factor / t.factor)
 }
 
+/// Whether `a` and `b` are both known units of different kinds (hours and USD, g and m): a
+/// value in one is never a value in the other. Unknown units are not judged.
+pub fn different_kinds(a: &str, b: &str) -> bool {
+    matches!((unit(a.trim()), unit(b.trim())), (Some(x), Some(y)) if x.dimension != y.dimension)
+}
+
 /// The text with citation markers ("[4]", "[1, 3]", "[2][5]") removed: a marker is a pointer
 /// to a source, never a figure of the answer.
 pub fn strip_citations(text: &str) -> String {
@@ -382,7 +388,14 @@ fn unit_before(before: &str) -> Option<String> {
 impl Unit {
     /// Currencies are written before the number as well as after it.
     pub fn is_currency(&self) -> bool {
-        self.dimension.starts_with("currency ")
+        self.currency_code().is_some()
+    }
+
+    /// The currency's code ("$" -> "USD"); None for other units.
+    pub fn currency_code(&self) -> Option<String> {
+        self.dimension
+            .strip_prefix("currency ")
+            .map(str::to_uppercase)
     }
 }
 

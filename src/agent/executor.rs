@@ -717,7 +717,6 @@ fn calculate_step(
 /// percentage is "%". Anything else (GB × hours, USD / USD) is a plain number.
 fn result_unit(op: Operation, values: &[Operand], read: &[(&str, Number)]) -> Option<String> {
     let units: Vec<Option<&str>> = read.iter().map(|(_, n)| n.unit.as_deref()).collect();
-    let with_unit: Vec<&str> = units.iter().flatten().copied().collect();
     match op {
         Operation::PercentOf | Operation::PercentChange => Some("%".into()),
         Operation::Sum
@@ -731,12 +730,13 @@ fn result_unit(op: Operation, values: &[Operand], read: &[(&str, Number)]) -> Op
                 .all(|u| *u == Some(first))
                 .then(|| first.to_string())
         }
-        Operation::Product => match with_unit.as_slice() {
+        Operation::Product => match units.iter().flatten().collect::<Vec<_>>()[..] {
             [u] => Some(u.to_string()),
             _ => None,
         },
-        Operation::Ratio => match (values.first(), with_unit.as_slice()) {
-            (Some(Operand::Ref(_)), [u]) if units.first().copied().flatten().is_some() => {
+        // The dividend is the first operand; it alone may have a unit.
+        Operation::Ratio => match (values.first(), units.as_slice()) {
+            (Some(Operand::Ref(_)), [Some(u), rest @ ..]) if rest.iter().all(Option::is_none) => {
                 Some(u.to_string())
             }
             _ => None,

@@ -306,11 +306,7 @@ fn check_units(e: &Expr, facts: &[FactSlot]) -> Result<(), PlanError> {
                 && let (Expr::Fact(i), Expr::Fact(j)) = (&**a, &**b)
                 && let (Some(fi), Some(fj)) =
                     (facts.get(i.wrapping_sub(1)), facts.get(j.wrapping_sub(1)))
-                && let (Some(ui), Some(uj)) = (
-                    quantity::unit(fi.unit.trim()),
-                    quantity::unit(fj.unit.trim()),
-                )
-                && ui.dimension != uj.dimension
+                && quantity::different_kinds(&fi.unit, &fj.unit)
             {
                 return Err(PlanError(format!(
                     "f{i} is in {} and f{j} in {}: they cannot be added or subtracted",

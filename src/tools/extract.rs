@@ -524,8 +524,7 @@ pub(super) fn check(
         }
         // A value in another kind of unit (a price where hours were asked) is another fact.
         if let (Some(want), Some(have)) = (&f.unit, &v.unit)
-            && let (Some((dw, _)), Some((dh, _))) = (unit_info(want), unit_info(have))
-            && dw != dh
+            && quantity::different_kinds(want, have)
         {
             problems.push((
                 f.name.clone(),

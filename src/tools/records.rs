@@ -212,12 +212,10 @@ fn value_of(record: &Record, kind: FieldKind) -> Option<(Value, Option<String>)>
     match kind {
         FieldKind::Number => {
             let q = Quantity::parse(&record.cell)?;
-            let unit = q.unit.map(|u| match quantity::unit(&u) {
-                Some(known) if known.dimension.starts_with("currency ") => known
-                    .dimension
-                    .trim_start_matches("currency ")
-                    .to_uppercase(),
-                _ => u,
+            let unit = q.unit.map(|u| {
+                quantity::unit(&u)
+                    .and_then(|k| k.currency_code())
+                    .unwrap_or(u)
             });
             Some((json!(q.value), unit.or_else(|| record.label_unit.clone())))
         }
@@ -297,21 +295,21 @@ pub async fn read(
         .collect();
     // Per field, the records that name the thing and hold a value of the field's kind.
     // (Their labels' similarity to the attribute is filled in below, in one embedding call.)
+    // How well each record names the thing, whatever the field.
+    let naming: Vec<(&Record, usize)> = records
+        .iter()
+        .filter_map(|r| Some((r, r.about.iter().filter_map(|a| names(thing, a)).max()?)))
+        .collect();
     let mut wanted: Vec<(&FieldSpec, String, Vec<Candidate>)> = Vec::new();
     for f in fields {
         let mut found = Vec::new();
-        for record in &records {
-            let Some(named) = record.about.iter().filter_map(|a| names(thing, a)).max() else {
-                continue;
-            };
+        for &(record, named) in &naming {
             let Some((value, unit)) = value_of(record, f.kind) else {
                 continue;
             };
             // A value in another kind of unit (grams where metres are asked) is another fact.
-            let dimension = |u: Option<&str>| u.and_then(quantity::unit).map(|u| u.dimension);
-            if let (Some(want), Some(have)) =
-                (dimension(f.unit.as_deref()), dimension(unit.as_deref()))
-                && want != have
+            if let (Some(want), Some(have)) = (&f.unit, &unit)
+                && quantity::different_kinds(want, have)
             {
                 continue;
             }
