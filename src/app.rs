@@ -136,6 +136,29 @@ pub fn store_path(config: &Config) -> PathBuf {
         .join(&config.store.collection)
 }
 
+/// The collection the Qdrant backend uses (`store.qdrant.collection`, else `store.collection`).
+pub fn qdrant_collection(config: &Config) -> &str {
+    config
+        .store
+        .qdrant
+        .collection
+        .as_deref()
+        .unwrap_or(&config.store.collection)
+}
+
+/// Where the configured store is, for people: the embedded store's folder or the server's URL
+/// and collection.
+pub fn store_location(config: &Config) -> String {
+    match config.store.backend {
+        StoreBackend::Edge => store_path(config).display().to_string(),
+        StoreBackend::Qdrant => format!(
+            "{} (collection {})",
+            config.store.qdrant.url,
+            qdrant_collection(config)
+        ),
+    }
+}
+
 /// Opens the configured store. With `dim` it is created when missing and must match that
 /// vector size; without, it must already exist (`Ok(None)` when it does not).
 pub async fn open_store(
@@ -151,9 +174,8 @@ pub async fn open_store(
             Ok(Arc::new(store))
         }
         StoreBackend::Qdrant => {
-            let q = &config.store.qdrant;
-            let collection = q.collection.as_deref().unwrap_or(&config.store.collection);
-            let store = QdrantStore::open(q, collection, dim).await?;
+            let collection = qdrant_collection(config);
+            let store = QdrantStore::open(&config.store.qdrant, collection, dim).await?;
             Ok(Arc::new(store))
         }
     }

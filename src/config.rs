@@ -12,10 +12,10 @@ pub const ENV_PREFIX: &str = "SKIFF__";
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
@@ -85,7 +85,7 @@ impl AccessConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreBackend {
     /// Embedded qdrant-edge shard on disk under `data_dir`: no server needed.
@@ -408,7 +408,7 @@ impl Default for AgentConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum RouteMode {
     Auto,
@@ -578,10 +578,10 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
                 (toml::Table::new(), "defaults".to_string(), None)
             }
-            Err(source) => {
+            Err(error) => {
                 return Err(ConfigError::Read {
                     path: file.to_path_buf(),
-                    source,
+                    error,
                 });
             }
         };

@@ -8,16 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::Answer;
 use crate::agent::router::RouteKind;
-use crate::bench::percentile;
 use crate::quantity::{self, Quantity};
+use crate::stats::{mean, percentile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
-    #[error("{path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Parse {
         path: String,
@@ -52,9 +49,9 @@ pub fn load(path: &Path) -> Result<Vec<Question>, EvalError> {
 /// One value per non-blank line; a bad line is named by file and line number.
 pub fn load_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, EvalError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Read {
+    let text = std::fs::read_to_string(path).map_err(|error| EvalError::Read {
         path: shown.clone(),
-        source,
+        error,
     })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -186,11 +183,6 @@ fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
-fn mean(xs: impl Iterator<Item = f64>) -> f64 {
-    let (sum, n) = xs.fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
-    if n == 0 { 0.0 } else { sum / n as f64 }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub questions: usize,
@@ -293,9 +285,9 @@ pub const CHART_FILE: &str = "chart.svg";
 /// Writes report.json and chart.svg into `dir` (created), each through a temporary file and a
 /// rename, so a reader (or a crash) never sees half a report.
 pub fn write_report(dir: &Path, report: &Report) -> Result<(), EvalError> {
-    let io = |source| EvalError::Read {
+    let io = |error| EvalError::Read {
         path: dir.display().to_string(),
-        source,
+        error,
     };
     std::fs::create_dir_all(dir).map_err(io)?;
     let json = serde_json::to_vec_pretty(report).map_err(|e| EvalError::Parse {

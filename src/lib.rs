@@ -27,4 +27,5 @@ pub mod providers;
 pub mod quantity;
 pub mod redteam;
 pub mod search;
+pub mod stats;
 pub mod tools;

@@ -52,11 +52,19 @@ pub enum AgentError {
     #[error("cancelled")]
     Cancelled,
     #[error("search failed: {0}")]
-    Search(#[from] SearchError),
+    Search(SearchError),
     #[error("{role} model: {message}")]
     Model { role: &'static str, message: String },
     #[error(transparent)]
     Prompt(#[from] PromptError),
+}
+
+// By hand, not `#[from]`: the message already shows the cause, and a `source` would print it
+// twice in the CLI's error chain.
+impl From<SearchError> for AgentError {
+    fn from(e: SearchError) -> Self {
+        AgentError::Search(e)
+    }
 }
 
 /// One earlier exchange of a conversation.

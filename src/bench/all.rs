@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     AskBench, BenchError, IngestBench, LlmBench, ask_bench, generate_wiki, ingest_bench, llm_bench,
-    percentile,
 };
 use crate::app::App;
 use crate::config::{Config, RemoteModelConfig, StoreBackend};
@@ -23,6 +22,7 @@ use crate::providers::store::edge::{EdgeStore, Keywords};
 use crate::providers::store::{
     Access, ChunkPayload, ChunkPoint, PUBLIC, SearchQuery, VectorStore, point_id,
 };
+use crate::stats::percentile;
 
 const PEER_SCRIPT: &str = include_str!("../../scripts/peer_pipeline.py");
 /// Queries the Python peer times at `n` points: its local mode scores every point per query in
@@ -31,18 +31,44 @@ fn peer_queries(n: usize) -> usize {
     (1_000_000 / n.max(1)).clamp(5, 50)
 }
 
+#[derive(Debug, Clone, clap::Args)]
 pub struct AllOptions {
+    /// Chunks of the generated wiki for the ingest comparison.
+    #[arg(long, default_value_t = 2000)]
     pub chunks: usize,
+    /// Store sizes for the search comparison (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
     pub search_sizes: Vec<usize>,
+    /// Queries timed per size (the Python peer times 5-50, fewer at larger sizes).
+    #[arg(long, default_value_t = 200)]
     pub queries: usize,
+    /// The [models.local] model of the decode comparison.
+    #[arg(long, default_value = "qwen-1_5b")]
     pub llm_model: String,
+    /// Timed runs per engine in the decode comparison.
+    #[arg(long, default_value_t = 2)]
     pub llm_runs: usize,
+    /// Tokens generated per run in the decode comparison.
+    #[arg(long, default_value_t = 64)]
     pub max_tokens: u32,
+    /// Timed runs of the seed example per side (minutes each on 2 cores).
+    #[arg(long, default_value_t = 1)]
     pub ask_runs: usize,
-    pub question: String,
-    /// Parts to leave out: ingest, search, llm, ask.
+    /// Default: the first multi-step question in knowledge/questions.jsonl.
+    #[arg(long)]
+    pub question: Option<String>,
+    /// Parts to leave out (comma-separated): ingest, search, llm, ask.
+    #[arg(long, value_delimiter = ',', value_parser = ["ingest", "search", "llm", "ask"])]
     pub skip: Vec<String>,
+    /// Python with the peers (scripts/fetch-peers.sh prints it).
+    #[arg(long, default_value = "/var/tmp/skiff-peers/venv/bin/python")]
     pub peer_python: PathBuf,
+}
+
+impl AllOptions {
+    pub fn skips(&self, part: &str) -> bool {
+        self.skip.iter().any(|s| s == part)
+    }
 }
 
 /// One line of the side-by-side table.
@@ -401,6 +427,11 @@ async fn ask_part(
     cancel: &CancellationToken,
     out: &mut AllBench,
 ) -> Result<(), BenchError> {
+    let Some(question) = opts.question.as_deref() else {
+        out.notes
+            .push("ask: skipped, no question to time (pass --question)".into());
+        return Ok(());
+    };
     let app = App::build(config.clone()).await?;
     if app.store.count().await? == 0 {
         out.notes
@@ -411,7 +442,7 @@ async fn ask_part(
         "[bench] ask: {} run(s) on the configured models",
         opts.ask_runs
     );
-    let local = ask_bench(&app, &opts.question, opts.ask_runs, cancel.clone()).await?;
+    let local = ask_bench(&app, question, opts.ask_runs, cancel.clone()).await?;
     drop(app);
     let gguf = config
         .models
@@ -443,7 +474,7 @@ async fn ask_part(
                         opts.ask_runs
                     );
                     let app = App::build(remote).await?;
-                    let r = ask_bench(&app, &opts.question, opts.ask_runs, cancel.clone()).await;
+                    let r = ask_bench(&app, question, opts.ask_runs, cancel.clone()).await;
                     drop(app);
                     drop(server);
                     r.map_err(|e| e.to_string())
@@ -482,7 +513,7 @@ pub async fn all_bench(
     cancel: CancellationToken,
 ) -> Result<AllBench, BenchError> {
     let mut out = AllBench::default();
-    let run = |part: &str| !opts.skip.iter().any(|s| s == part);
+    let run = |part: &str| !opts.skips(part);
     if run("ingest") {
         ingest_part(config, opts, progress, &mut out).await?;
     }

@@ -14,11 +14,12 @@ use crate::app::App;
 use crate::ingest::indexer::Progress;
 use crate::ingest::sync;
 use crate::providers::store::Access;
+use crate::stats::{mean, percentile};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error("bench: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error(transparent)]
     App(#[from] crate::app::AppError),
     #[error(transparent)]
@@ -31,6 +32,14 @@ pub enum BenchError {
     Agent(#[from] crate::agent::AgentError),
     #[error(transparent)]
     Store(#[from] crate::providers::store::StoreError),
+}
+
+// By hand, not `#[from]`: the message already shows the cause, and a `source` would print it
+// twice in the CLI's error chain.
+impl From<std::io::Error> for BenchError {
+    fn from(e: std::io::Error) -> Self {
+        BenchError::Io(e)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -144,26 +153,9 @@ pub async fn ingest_bench(
     })
 }
 
-/// The value at fraction `p` of an ascending slice (nearest rank); zero when empty.
-pub fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
-    if sorted.is_empty() {
-        return T::default();
-    }
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 0.5), 51.0);
-        assert_eq!(percentile(&v, 0.99), 99.0);
-        assert_eq!(percentile::<f64>(&[], 0.5), 0.0);
-    }
 
     #[test]
     fn generated_wiki_has_the_requested_pages() {
@@ -216,14 +208,6 @@ pub fn bench_prompt(run: usize) -> Vec<crate::providers::llm::ChatMessage> {
     ]
 }
 
-pub fn mean(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
-        0.0
-    } else {
-        xs.iter().sum::<f64>() / xs.len() as f64
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum LlmBenchError {
     #[error(transparent)]
@@ -269,7 +253,7 @@ pub async fn llm_bench(
         d.push(f64::from(r.timing.decode_tokens_per_second.unwrap_or(0.0)));
     }
     drop(chat);
-    let (local_prompt, local_decode) = (mean(&p), mean(&d));
+    let (local_prompt, local_decode) = (mean(p.iter().copied()), mean(d.iter().copied()));
 
     let peer = async {
         let server = llm::llamacpp::LlamaCppServer::start(peer_python, &path, threads).await?;
@@ -282,7 +266,7 @@ pub async fn llm_bench(
             p.push(t.prompt_tps);
             d.push(t.decode_tps);
         }
-        Ok::<_, crate::providers::llm::LlmError>((mean(&p), mean(&d)))
+        Ok::<_, crate::providers::llm::LlmError>((mean(p.iter().copied()), mean(d.iter().copied())))
     };
     let (peer_prompt, peer_decode, peer_note) = match peer.await {
         Ok((a, b)) => (Some(a), Some(b), None),

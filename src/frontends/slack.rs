@@ -40,15 +40,20 @@ const BLOCK_CHARS: usize = 2900;
 pub enum SlackError {
     #[error("slack: environment variable {0} (slack.{1}) is not set")]
     MissingSecret(String, &'static str),
-    #[error("slack.listen = {addr}: cannot listen: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error("slack.listen = {addr}: cannot listen: {error}")]
+    Bind { addr: String, error: std::io::Error },
     #[error("slack: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("slack: {0}")]
     Http(String),
+}
+
+// By hand, not `#[from]`: the message already shows the cause, and a `source` would print it
+// twice in the CLI's error chain.
+impl From<std::io::Error> for SlackError {
+    fn from(e: std::io::Error) -> Self {
+        SlackError::Io(e)
+    }
 }
 
 /// The Web API calls the bot makes.
@@ -522,26 +527,25 @@ pub fn message(channel: &str, thread: &str, answer: &Answer) -> Value {
     })
 }
 
-/// `skiff slack`: the Events API endpoint on `slack.listen` until `shutdown`; answers in
-/// progress then get `server.shutdown_grace_secs` to be posted.
-pub async fn serve(
-    answerer: Arc<dyn Answerer>,
-    config: &SlackConfig,
-    identities: AccessConfig,
-    memory: std::path::PathBuf,
-    grace: Duration,
-    shutdown: CancellationToken,
-) -> Result<(), SlackError> {
+/// `skiff slack`: the Events API endpoint on `slack.listen` until `shutdown`, reading users'
+/// groups from `[access.identities]`; answers in progress then get
+/// `server.shutdown_grace_secs` to be posted.
+pub async fn run(app: Arc<crate::app::App>, shutdown: CancellationToken) -> Result<(), SlackError> {
+    let config = app.config.slack.clone();
+    let grace = Duration::from_secs(app.config.server.shutdown_grace_secs);
+    let memory = crate::app::conversations_dir(&app.config, "slack");
+    let identities = app.config.access.clone();
+    let answerer: Arc<dyn Answerer> = app;
     let state = Arc::new(
-        SlackState::from_env(answerer, config, shutdown.child_token())?
+        SlackState::from_env(answerer, &config, shutdown.child_token())?
             .with_memory_dir(memory)
             .with_identities(identities),
     );
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
-        .map_err(|source| SlackError::Bind {
+        .map_err(|error| SlackError::Bind {
             addr: config.listen.clone(),
-            source,
+            error,
         })?;
     println!("listening on http://{}", listener.local_addr()?);
     eprintln!("skiff slack: Events API at POST /slack/events ; Ctrl-C to stop");

@@ -155,7 +155,7 @@ impl ExtractTool {
             .await
         {
             Err(ToolError::Model {
-                source:
+                error:
                     LlmError::InvalidOutput {
                         message, partial, ..
                     },
@@ -225,9 +225,9 @@ impl ExtractTool {
             .model
             .chat(request)
             .await
-            .map_err(|source| ToolError::Model {
+            .map_err(|error| ToolError::Model {
                 tool: "extract",
-                source,
+                error,
             })?;
         tracing::debug!(model = %response.model, text = %response.text, "extractor answer");
         calls.push(ModelCall {
@@ -238,9 +238,9 @@ impl ExtractTool {
             timing: response.timing,
         });
         let raw: BTreeMap<String, Option<RawValue>> =
-            parse_json(&response).map_err(|source| ToolError::Model {
+            parse_json(&response).map_err(|error| ToolError::Model {
                 tool: "extract",
-                source,
+                error,
             })?;
         Ok(raw
             .into_iter()

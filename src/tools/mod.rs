@@ -21,11 +21,8 @@ use crate::providers::llm::{LlmError, Timing, Usage};
 pub enum ToolError {
     #[error("{tool}: invalid arguments: {message}")]
     InvalidArgs { tool: &'static str, message: String },
-    #[error("{tool}: {source}")]
-    Model {
-        tool: &'static str,
-        source: LlmError,
-    },
+    #[error("{tool}: {error}")]
+    Model { tool: &'static str, error: LlmError },
     #[error("{tool}: no result within {secs}s")]
     Timeout { tool: &'static str, secs: u64 },
     #[error("{tool}: {message}")]

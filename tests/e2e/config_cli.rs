@@ -2,15 +2,19 @@
 
 use crate::common::*;
 
+fn search_with_config(cfg: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["--config", cfg.to_str().unwrap(), "search", "x"])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn unknown_key_in_config_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bad.toml");
     std::fs::write(&cfg, "[store]\nbakend = \"edge\"\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args(["--config", cfg.to_str().unwrap(), "search", "x"])
-        .output()
-        .unwrap();
+    let out = search_with_config(&cfg);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("bakend") && err.contains("bad.toml"), "{err}");
@@ -48,4 +52,28 @@ fn ingest_of_a_missing_folder_names_it() {
     let out = skiff(data.path(), &["ingest", "/no/such/wiki"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("/no/such/wiki"), "{}", stderr(&out));
+}
+
+#[test]
+fn missing_config_file_is_named_once_and_only_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("absent.toml");
+    let out = search_with_config(&cfg);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("absent.toml"), "{err}");
+    // The cause is shown once, not again as the error's source.
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    // Without --config, a missing config.toml in the working folder means the defaults.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .current_dir(dir.path())
+        .args(["--data-dir", dir.path().to_str().unwrap(), "store", "info"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("config file"), "{err}");
+    assert!(
+        err.contains("ingest"),
+        "an empty store says how to fill it: {err}"
+    );
 }

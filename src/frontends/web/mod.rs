@@ -46,11 +46,8 @@ pub const MODEL_ID: &str = "skiff";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    #[error("server.listen = {addr}: cannot listen: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error("server.listen = {addr}: cannot listen: {error}")]
+    Bind { addr: String, error: std::io::Error },
     #[error(
         "server.listen = {0} is not a loopback address and {1} is not set: refusing to serve \
          the wiki without a token (set {1}, or server.allow_open = true)"
@@ -59,11 +56,19 @@ pub enum WebError {
     #[error("{0}: {1}")]
     Tokens(String, String),
     #[error("server: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error(transparent)]
     Slack(#[from] crate::frontends::slack::SlackError),
     #[error("loading the {role} model: {message}")]
     Model { role: &'static str, message: String },
+}
+
+// By hand, not `#[from]`: the message already shows the cause, and a `source` would print it
+// twice in the CLI's error chain.
+impl From<std::io::Error> for WebError {
+    fn from(e: std::io::Error) -> Self {
+        WebError::Io(e)
+    }
 }
 
 /// Everything the handlers share.
@@ -427,7 +432,7 @@ pub async fn serve(
     let config = app.config.server.clone();
     let addr: SocketAddr = config.listen.parse().map_err(|_| WebError::Bind {
         addr: config.listen.clone(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an address:port"),
+        error: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an address:port"),
     })?;
     let token = token_for(&config);
     let named = match std::env::var(&config.tokens_env) {
@@ -438,9 +443,9 @@ pub async fn serve(
     preload_models(&app).await?;
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|source| WebError::Bind {
+        .map_err(|error| WebError::Bind {
             addr: config.listen.clone(),
-            source,
+            error,
         })?;
     let answerer: Arc<dyn Answerer> = Arc::clone(&app) as Arc<dyn Answerer>;
     // Slack's Events API rides along when its signing secret is set (its own signature check).

@@ -1,0 +1,26 @@
+//! `skiff serve`: the web chat page, its JSON/SSE API and an OpenAI-compatible API
+//! ([server]), with Slack's Events API alongside when its signing secret is set.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use tokio_util::sync::CancellationToken;
+
+use skiff::app::App;
+use skiff::config::Config;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Also sync these wiki folders into the store in the background after start (the
+    /// embedded store admits one process, so a running server does its own ingest).
+    #[arg(long = "ingest")]
+    ingest: Vec<PathBuf>,
+}
+
+pub async fn run(args: Args, config: Config, shutdown: CancellationToken) -> Result<ExitCode> {
+    let app = Arc::new(App::build(config).await?);
+    skiff::frontends::web::serve(app, args.ingest, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
