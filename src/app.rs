@@ -17,6 +17,7 @@ use crate::providers::llm::{self, ChatModel, LlmError};
 use crate::providers::store::edge::EdgeStore;
 use crate::providers::store::qdrant::QdrantStore;
 use crate::providers::store::{StoreError, VectorStore};
+use crate::tools::{Registry, ToolError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -28,12 +29,16 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Llm(#[from] LlmError),
+    #[error(transparent)]
+    Tools(#[from] ToolError),
 }
 
 pub struct App {
     pub config: Config,
     pub embedder: Arc<dyn Embedder>,
     pub store: Arc<dyn VectorStore>,
+    /// The tools plans may use, their manifests parsed once.
+    pub tools: Registry,
     models: Models,
 }
 
@@ -70,6 +75,7 @@ impl App {
     /// Loads the embedding model and opens (or creates) the store; blocking work runs off the
     /// async runtime.
     pub async fn build(config: Config) -> Result<App, AppError> {
+        let tools = Registry::builtin()?;
         let files = config.embed_files()?;
         let embed_cfg = config.embed.clone();
         let embedder = tokio::task::spawn_blocking(move || FastEmbedder::load(&files, &embed_cfg))
@@ -80,6 +86,7 @@ impl App {
             config,
             embedder: Arc::new(embedder),
             store,
+            tools,
             models: Models::default(),
         })
     }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -24,7 +24,7 @@ use crate::tools::calculate::{CalculateArgs, Operation, calculate};
 use crate::tools::compare::{CompareArgs, Comparison, Quantity, compare};
 use crate::tools::extract::{ExtractArgs, ExtractTool, Extracted, FieldSpec, Passage};
 use crate::tools::records;
-use crate::tools::{ToolError, manifest, tidy};
+use crate::tools::{Registry, ToolError, tidy};
 
 /// A passage retrieved by a search step: what answers cite.
 #[derive(Debug, Clone, Serialize)]
@@ -154,6 +154,8 @@ pub enum StepStatus {
 /// What the executor needs; models are resolved lazily so a plan without extraction never
 /// loads the extractor.
 pub struct Runtime<'a> {
+    /// The tools' manifests (each step's timeout).
+    pub tools: &'a Registry,
     pub embedder: &'a dyn Embedder,
     pub store: &'a dyn VectorStore,
     pub access: Access,
@@ -267,7 +269,7 @@ async fn run_step(
     rt: &Runtime<'_>,
 ) -> Result<StepOutput, ToolError> {
     let tool = step.tool();
-    let secs = manifest(tool).map(|m| m.timeout_secs).unwrap_or(60);
+    let limit = rt.tools.timeout(step.kind());
     let work = async {
         match &step.action {
             Action::Search(s) => search_step(&s.query, rt).await,
@@ -279,9 +281,12 @@ async fn run_step(
             Action::Calculate(c) => calculate_step(c.op, &c.values, inputs),
         }
     };
-    match tokio::time::timeout(Duration::from_secs(secs), work).await {
+    match tokio::time::timeout(limit, work).await {
         Ok(r) => r,
-        Err(_) => Err(ToolError::Timeout { tool, secs }),
+        Err(_) => Err(ToolError::Timeout {
+            tool,
+            secs: limit.as_secs(),
+        }),
     }
 }
 

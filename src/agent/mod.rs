@@ -1,8 +1,9 @@
 //! The agent behind `skiff ask`: route → plan → run the plan as a DAG → synthesize a cited
 //! answer, with every model call and tool step in the ledger.
 //!
-//! The planner (a model) only sees the tool manifests and the titles of pages a first search
-//! found; the steps do the precise work (search, extraction by the small model, exact
+//! The planner (a model) fills slots (the things, the facts, one formula) from the question and
+//! the titles of pages a first search found; code builds the steps from them; the steps do the
+//! precise work (search, extraction by the small model, exact
 //! arithmetic); the synthesizer writes the answer from the evidence only.
 
 pub mod executor;
@@ -257,6 +258,7 @@ async fn ask_inner(
         })
     };
     let rt = Runtime {
+        tools: &app.tools,
         embedder: app.embedder.as_ref(),
         store: app.store.as_ref(),
         access: request.access.clone(),

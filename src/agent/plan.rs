@@ -11,10 +11,7 @@ use serde_json::Value;
 
 use crate::tools::calculate::Operation;
 use crate::tools::extract::{FieldKind, FieldSpec};
-use crate::tools::schema_value;
-
-/// Tools a plan may use, in the order the planner is told about them.
-pub const TOOLS: &[&str] = &["search", "extract", "compare", "calculate"];
+use crate::tools::{ToolKind, schema_value};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -152,14 +149,14 @@ pub fn ref_field(r: &str) -> Option<&str> {
     r.trim().split_once('.').map(|(_, f)| f)
 }
 
-/// The argument schema of each tool's steps, as the code defines it.
-pub fn step_schemas() -> Vec<(&'static str, Value)> {
-    vec![
-        ("search", schema_value::<SearchStep>()),
-        ("extract", schema_value::<ExtractStep>()),
-        ("compare", schema_value::<CompareStep>()),
-        ("calculate", schema_value::<CalculateStep>()),
-    ]
+/// The argument schema of a tool's steps, as the code defines it.
+pub fn step_schema(kind: ToolKind) -> Value {
+    match kind {
+        ToolKind::Search => schema_value::<SearchStep>(),
+        ToolKind::Extract => schema_value::<ExtractStep>(),
+        ToolKind::Compare => schema_value::<CompareStep>(),
+        ToolKind::Calculate => schema_value::<CalculateStep>(),
+    }
 }
 
 /// A plan that passed validation: steps typed and in an order where every step comes after
@@ -178,13 +175,17 @@ pub struct ValidStep {
 }
 
 impl ValidStep {
-    pub fn tool(&self) -> &'static str {
+    pub fn kind(&self) -> ToolKind {
         match self.action {
-            Action::Search(_) => "search",
-            Action::Extract(_) => "extract",
-            Action::Compare(_) => "compare",
-            Action::Calculate(_) => "calculate",
+            Action::Search(_) => ToolKind::Search,
+            Action::Extract(_) => ToolKind::Extract,
+            Action::Compare(_) => ToolKind::Compare,
+            Action::Calculate(_) => ToolKind::Calculate,
         }
+    }
+
+    pub fn tool(&self) -> &'static str {
+        self.kind().name()
     }
 }
 
@@ -265,15 +266,21 @@ fn typed_args(id: &str, tool: &str, args: &Value) -> Result<Action, PlanError> {
             ))
         })
     }
-    let action = match tool {
-        "search" => {
+    let Some(kind) = ToolKind::parse(tool) else {
+        return Err(PlanError(format!(
+            "step {id}: unknown tool {tool:?} (tools: {})",
+            ToolKind::list()
+        )));
+    };
+    let action = match kind {
+        ToolKind::Search => {
             let s: SearchStep = parse(id, tool, args)?;
             if s.query.trim().is_empty() {
                 return Err(PlanError(format!("step {id} (search): the query is empty")));
             }
             Action::Search(s)
         }
-        "extract" => {
+        ToolKind::Extract => {
             let e: ExtractStep = parse(id, tool, args)?;
             if e.from.is_empty() {
                 return Err(PlanError(format!(
@@ -294,19 +301,13 @@ fn typed_args(id: &str, tool: &str, args: &Value) -> Result<Action, PlanError> {
             }
             Action::Extract(e)
         }
-        "compare" => Action::Compare(parse(id, tool, args)?),
-        "calculate" => {
+        ToolKind::Compare => Action::Compare(parse(id, tool, args)?),
+        ToolKind::Calculate => {
             let c: CalculateStep = parse(id, tool, args)?;
             if c.values.is_empty() {
                 return Err(PlanError(format!("step {id} (calculate): no values")));
             }
             Action::Calculate(c)
-        }
-        other => {
-            return Err(PlanError(format!(
-                "step {id}: unknown tool {other:?} (tools: {})",
-                TOOLS.join(", ")
-            )));
         }
     };
     Ok(action)
@@ -452,7 +453,7 @@ impl ValidPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::manifest;
+    use crate::tools::Registry;
     use serde_json::json;
 
     fn plan(v: Value) -> Plan {
@@ -520,18 +521,10 @@ mod tests {
     #[test]
     fn manifests_match_the_code() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        for (name, schema) in step_schemas() {
-            let mut m = manifest(name).unwrap();
-            assert_eq!(m.name, name);
-            if let Some(prompt) = &m.prompt {
-                assert!(root.join(prompt).is_file(), "{name}: {prompt} missing");
-            }
-            if let Some(role) = &m.role {
-                assert!(
-                    ["planner", "extractor", "synthesizer"].contains(&role.as_str()),
-                    "{name}: role {role}"
-                );
-            }
+        let registry = Registry::builtin().unwrap();
+        for kind in ToolKind::ALL {
+            let (name, schema) = (kind.name(), step_schema(kind));
+            let mut m = registry.manifest(kind).clone();
             if std::env::var_os("SKIFF_WRITE_MANIFESTS").is_some() {
                 m.args_schema = schema.clone();
                 let text = serde_json::to_string_pretty(&m).unwrap() + "\n";
@@ -543,6 +536,10 @@ mod tests {
             );
         }
         let files = std::fs::read_dir(root.join("tools")).unwrap().count();
-        assert_eq!(files, TOOLS.len(), "a manifest in tools/ has no tool");
+        assert_eq!(
+            files,
+            ToolKind::ALL.len(),
+            "a manifest in tools/ has no tool"
+        );
     }
 }

@@ -1,12 +1,10 @@
 //! `calculate`: exact arithmetic over extracted numbers (no model), so sums, differences,
 //! ratios and percentages in answers are computed, never guessed.
 
-use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{Tool, ToolError, ToolOutput, output, parse_args, schema_value, tidy};
+use super::{ToolError, tidy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -81,24 +79,6 @@ pub fn calculate(args: &CalculateArgs) -> Result<f64, ToolError> {
         }
     };
     Ok(tidy(result))
-}
-
-pub struct CalculateTool;
-
-#[async_trait]
-impl Tool for CalculateTool {
-    fn name(&self) -> &'static str {
-        "calculate"
-    }
-    fn args_schema(&self) -> Value {
-        schema_value::<CalculateArgs>()
-    }
-    async fn call(&self, args: Value) -> Result<ToolOutput, ToolError> {
-        let args: CalculateArgs = parse_args("calculate", args)?;
-        let result = calculate(&args)?;
-        let value = serde_json::json!({ "op": args.op, "values": args.values, "result": result });
-        output("calculate", &value, Vec::new())
-    }
 }
 
 #[cfg(test)]

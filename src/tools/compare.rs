@@ -1,11 +1,9 @@
 //! `compare`: exact, deterministic comparison of two quantities in the same unit (no model).
 
-use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use super::{Tool, ToolError, ToolOutput, output, parse_args, schema_value, tidy};
+use super::{ToolError, tidy};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -79,22 +77,6 @@ pub fn compare(args: &CompareArgs) -> Result<Comparison, ToolError> {
     })
 }
 
-pub struct CompareTool;
-
-#[async_trait]
-impl Tool for CompareTool {
-    fn name(&self) -> &'static str {
-        "compare"
-    }
-    fn args_schema(&self) -> Value {
-        schema_value::<CompareArgs>()
-    }
-    async fn call(&self, args: Value) -> Result<ToolOutput, ToolError> {
-        let args: CompareArgs = parse_args("compare", args)?;
-        output("compare", &compare(&args)?, Vec::new())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,14 +124,5 @@ mod tests {
         .unwrap();
         assert_eq!(c.ratio, None);
         assert_eq!(c.difference, 3.0);
-    }
-
-    #[tokio::test]
-    async fn tool_rejects_bad_args_with_the_field_named() {
-        let err = CompareTool
-            .call(serde_json::json!({"a": {"label": "x", "value": "ten"}, "b": {"label": "y", "value": 1}}))
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("a.value"), "{err}");
     }
 }

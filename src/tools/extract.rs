@@ -7,12 +7,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ModelCall, Tool, ToolError, ToolOutput, output, parse_args, schema_value, tidy};
+use super::{ModelCall, ToolError, tidy};
 use crate::dates;
 use crate::ingest::chunker::is_separator_row;
 use crate::prompts;
@@ -581,21 +580,6 @@ pub(super) fn normalise(field: &FieldSpec, raw: RawValue, notes: &mut Vec<String
         }
     }
     out
-}
-
-#[async_trait]
-impl Tool for ExtractTool {
-    fn name(&self) -> &'static str {
-        "extract"
-    }
-    fn args_schema(&self) -> Value {
-        schema_value::<ExtractArgs>()
-    }
-    async fn call(&self, args: Value) -> Result<ToolOutput, ToolError> {
-        let args: ExtractArgs = parse_args("extract", args)?;
-        let (extraction, model_calls) = self.extract(&args).await?;
-        output("extract", &extraction, model_calls)
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
-//! Tools the planner can call: one file per tool behind one [`Tool`] trait. Each tool has a
-//! manifest in tools/ (what the planner is told, its timeout and model role) whose argument
-//! schema is the step arguments a plan gives it (`agent::plan`), checked against the code by a
-//! test.
+//! The tools a plan's steps run: one file per tool with its typed arguments and result, one
+//! list of them ([`ToolKind`]), and their manifests in tools/ (what a step is, its timeout, its
+//! argument schema: the step type in `agent::plan`, checked against the code by a test),
+//! parsed once at start into a [`Registry`].
 
 pub mod calculate;
 pub mod compare;
@@ -10,8 +10,6 @@ pub mod records;
 
 use std::time::Duration;
 
-use async_trait::async_trait;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -39,82 +37,105 @@ pub struct ModelCall {
     pub timing: Timing,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct ToolOutput {
-    pub value: Value,
-    pub model_calls: Vec<ModelCall>,
+/// The tools a plan may use: the one list. Names, manifests, step schemas, plan validation and
+/// the executor's dispatch all match on it, so a new tool is a compile error until every one
+/// of them handles it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolKind {
+    Search,
+    Extract,
+    Compare,
+    Calculate,
 }
 
-#[async_trait]
-pub trait Tool: Send + Sync {
-    fn name(&self) -> &'static str;
-    /// JSON schema of the arguments (derived with schemars from the args type).
-    fn args_schema(&self) -> Value;
-    async fn call(&self, args: Value) -> Result<ToolOutput, ToolError>;
+impl ToolKind {
+    pub const ALL: [ToolKind; 4] = [
+        ToolKind::Search,
+        ToolKind::Extract,
+        ToolKind::Compare,
+        ToolKind::Calculate,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ToolKind::Search => "search",
+            ToolKind::Extract => "extract",
+            ToolKind::Compare => "compare",
+            ToolKind::Calculate => "calculate",
+        }
+    }
+
+    /// The tool a plan names, if it is one.
+    pub fn parse(name: &str) -> Option<ToolKind> {
+        ToolKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The names of every tool, for messages ("search, extract, ...").
+    pub fn list() -> String {
+        ToolKind::ALL.map(ToolKind::name).join(", ")
+    }
+
+    /// The manifest shipped in tools/NAME.json, compiled in.
+    fn manifest_text(self) -> &'static str {
+        match self {
+            ToolKind::Search => include_str!("../../tools/search.json"),
+            ToolKind::Extract => include_str!("../../tools/extract.json"),
+            ToolKind::Compare => include_str!("../../tools/compare.json"),
+            ToolKind::Calculate => include_str!("../../tools/calculate.json"),
+        }
+    }
 }
 
-/// What the planner is told about a tool, and how the executor runs it (tools/NAME.json).
+/// What a tool's steps are and how long one may run (tools/NAME.json). The argument schema is
+/// the step type's, checked against the code by a test.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub name: String,
     pub description: String,
-    /// Model role the tool uses, if any (`extractor`, ...).
-    pub role: Option<String>,
     pub timeout_secs: u64,
-    /// Prompt file the tool renders, relative to the repository root.
-    pub prompt: Option<String>,
     pub args_schema: Value,
 }
 
-impl Manifest {
-    pub fn timeout(&self) -> Duration {
-        Duration::from_secs(self.timeout_secs)
+/// Every tool's manifest, parsed and checked once at start (a broken manifest stops the
+/// program there, never a question later).
+#[derive(Debug, Clone)]
+pub struct Registry {
+    /// In [`ToolKind::ALL`] order, so `kind as usize` indexes it.
+    manifests: Vec<Manifest>,
+}
+
+impl Registry {
+    /// The manifests compiled in from tools/.
+    pub fn builtin() -> Result<Registry, ToolError> {
+        let mut manifests = Vec::new();
+        for kind in ToolKind::ALL {
+            let bad = |message: String| ToolError::Failed {
+                tool: kind.name(),
+                message: format!("tools/{}.json: {message}", kind.name()),
+            };
+            let m: Manifest =
+                serde_json::from_str(kind.manifest_text()).map_err(|e| bad(e.to_string()))?;
+            if m.name != kind.name() {
+                return Err(bad(format!("name is {:?}", m.name)));
+            }
+            if m.timeout_secs == 0 {
+                return Err(bad("timeout_secs must be at least 1".into()));
+            }
+            manifests.push(m);
+        }
+        Ok(Registry { manifests })
     }
-}
 
-/// The manifests shipped in tools/, compiled in.
-pub const MANIFESTS: &[(&str, &str)] = &[
-    ("search", include_str!("../../tools/search.json")),
-    ("extract", include_str!("../../tools/extract.json")),
-    ("compare", include_str!("../../tools/compare.json")),
-    ("calculate", include_str!("../../tools/calculate.json")),
-];
+    pub fn manifest(&self, kind: ToolKind) -> &Manifest {
+        &self.manifests[kind as usize]
+    }
 
-pub fn manifest(name: &str) -> Result<Manifest, ToolError> {
-    let (_, text) =
-        MANIFESTS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .ok_or_else(|| ToolError::Failed {
-                tool: "manifest",
-                message: format!("no manifest for tool {name}"),
-            })?;
-    serde_json::from_str(text).map_err(|e| ToolError::Failed {
-        tool: "manifest",
-        message: format!("tools/{name}.json: {e}"),
-    })
-}
-
-/// Parses tool arguments, naming the tool and the bad field.
-pub fn parse_args<T: DeserializeOwned>(tool: &'static str, args: Value) -> Result<T, ToolError> {
-    serde_path_to_error::deserialize(args).map_err(|e| ToolError::InvalidArgs {
-        tool,
-        message: format!("at `{}`: {}", e.path(), e.inner()),
-    })
-}
-
-/// Wraps a tool's typed result as its output.
-pub fn output<T: Serialize>(
-    tool: &'static str,
-    value: &T,
-    model_calls: Vec<ModelCall>,
-) -> Result<ToolOutput, ToolError> {
-    let value = serde_json::to_value(value).map_err(|e| ToolError::Failed {
-        tool,
-        message: e.to_string(),
-    })?;
-    Ok(ToolOutput { value, model_calls })
+    /// How long one step of `kind` may run.
+    pub fn timeout(&self, kind: ToolKind) -> Duration {
+        Duration::from_secs(self.manifest(kind).timeout_secs)
+    }
 }
 
 pub fn schema_value<T: schemars::JsonSchema>() -> Value {
@@ -133,6 +154,19 @@ pub fn tidy(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_tool_has_a_manifest_and_a_name_that_parses_back() {
+        let registry = Registry::builtin().unwrap();
+        for kind in ToolKind::ALL {
+            assert_eq!(ToolKind::parse(kind.name()), Some(kind));
+            let m = registry.manifest(kind);
+            assert_eq!(m.name, kind.name());
+            assert_eq!(registry.timeout(kind).as_secs(), m.timeout_secs);
+        }
+        assert_eq!(ToolKind::parse("shell"), None);
+        assert_eq!(ToolKind::list(), "search, extract, compare, calculate");
+    }
 
     #[test]
     fn tidy_removes_float_noise() {
