@@ -665,6 +665,15 @@ mod tests {
         }
     }
 
+    /// The steps for two things read and compared.
+    const TWO_THINGS_COMPARED: [&str; 5] = [
+        "s1:search",
+        "s2:search",
+        "s3:extract",
+        "s4:extract",
+        "s5:compare",
+    ];
+
     fn tools(steps: &[Step]) -> Vec<String> {
         steps
             .iter()
@@ -685,16 +694,7 @@ mod tests {
             formula: String::new(),
         };
         let steps = build(&slots).unwrap().steps;
-        assert_eq!(
-            tools(&steps),
-            [
-                "s1:search",
-                "s2:search",
-                "s3:extract",
-                "s4:extract",
-                "s5:compare"
-            ]
-        );
+        assert_eq!(tools(&steps), TWO_THINGS_COMPARED);
         assert_eq!(steps[0].args["query"], "Zephyr X1 weight price");
         assert_eq!(steps[2].args["from"], json!(["s1"]));
         assert_eq!(steps[3].args["fields"][1]["name"], "price");
@@ -921,16 +921,7 @@ mod tests {
             formula: String::new(),
         };
         let steps = build(&slots).unwrap().steps;
-        assert_eq!(
-            tools(&steps),
-            [
-                "s1:search",
-                "s2:search",
-                "s3:extract",
-                "s4:extract",
-                "s5:compare"
-            ]
-        );
+        assert_eq!(tools(&steps), TWO_THINGS_COMPARED);
         assert_eq!(steps[1].args["query"], "Zephyr X2 weight price");
         assert_eq!(steps[3].args["fields"].as_array().unwrap().len(), 2);
         // With a formula the facts are taken as written: a thing without facts is not read.

@@ -80,8 +80,7 @@ async fn invalid_json_gets_one_repair_round_with_the_error() {
         "{:?}",
         planned.problems
     );
-    let seen = model.seen.lock().unwrap();
-    let repair = &seen[1].messages.last().unwrap().content;
+    let repair = model.last_message(1);
     assert!(repair.contains("That cannot be used"), "{repair}");
 }
 
@@ -124,15 +123,8 @@ async fn facts_that_cannot_be_used_are_repaired_then_fall_back() {
         planned.problems
     );
     assert_eq!(planned.plan.steps[0].tool(), "search");
-    let seen = model.seen.lock().unwrap();
-    assert!(
-        seen[1]
-            .messages
-            .last()
-            .unwrap()
-            .content
-            .contains("That cannot be used")
-    );
+    let repair = model.last_message(1);
+    assert!(repair.contains("That cannot be used"), "{repair}");
 }
 
 #[tokio::test]

@@ -262,18 +262,21 @@ fn split_words(text: &str, budget: usize, tokens: &dyn TokenCounter) -> Vec<(Str
     out
 }
 
+/// One token per whitespace-separated word: enough for tests of logic that counts tokens.
+#[cfg(test)]
+pub(crate) struct Words;
+
+#[cfg(test)]
+impl TokenCounter for Words {
+    fn count(&self, text: &str) -> usize {
+        text.split_whitespace().count()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ingest::loader::{Block, Section};
-
-    /// One token per whitespace-separated word: enough to test the packing logic.
-    struct Words;
-    impl TokenCounter for Words {
-        fn count(&self, text: &str) -> usize {
-            text.split_whitespace().count()
-        }
-    }
 
     fn doc(blocks: Vec<(BlockKind, &str)>) -> Document {
         Document {

@@ -701,15 +701,8 @@ mod tests {
         assert_eq!(x.values["battery_hours"], None);
         assert_eq!(x.values["price"], None);
         assert!(x.notes[0].contains("unverifiable"), "{:?}", x.notes);
-        let seen = model.seen.lock().unwrap();
-        assert!(
-            seen[1]
-                .messages
-                .last()
-                .unwrap()
-                .content
-                .contains("battery_hours")
-        );
+        let correction = model.last_message(1);
+        assert!(correction.contains("battery_hours"), "{correction}");
     }
 
     #[tokio::test]
@@ -732,8 +725,7 @@ mod tests {
         let (tool, model) = tool(vec![wrong, wrong]);
         let (x, _) = tool.extract(&args()).await.unwrap();
         assert_eq!(x.values["battery_hours"], None);
-        let seen = model.seen.lock().unwrap();
-        let correction = &seen[1].messages.last().unwrap().content;
+        let correction = model.last_message(1);
         assert!(correction.contains("measured in hours"), "{correction}");
     }
 

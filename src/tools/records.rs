@@ -405,18 +405,12 @@ pub async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::chunker::TokenCounter;
+    use crate::ingest::chunker::{self, TokenCounter};
     use crate::providers::embed::EmbedError;
 
     /// Bag of lower-case words: the same words point the same way (the real embedder is
     /// exercised end to end in tests/e2e).
     struct Words;
-
-    impl TokenCounter for Words {
-        fn count(&self, text: &str) -> usize {
-            text.split_whitespace().count()
-        }
-    }
 
     #[async_trait::async_trait]
     impl Embedder for Words {
@@ -427,7 +421,7 @@ mod tests {
             64
         }
         fn tokens(&self) -> &dyn TokenCounter {
-            self
+            &chunker::Words
         }
         async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
             Ok(texts

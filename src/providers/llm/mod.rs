@@ -270,6 +270,13 @@ pub mod fake {
                 seen: Mutex::new(Vec::new()),
             }
         }
+
+        /// The last message of the `n`th request the model was sent (0-based): what a repair
+        /// or correction round told it.
+        pub fn last_message(&self, n: usize) -> String {
+            let seen = self.seen.lock().unwrap();
+            seen[n].messages.last().unwrap().content.clone()
+        }
     }
 
     #[async_trait]

@@ -20,16 +20,12 @@ use qdrant_edge::{
 use uuid::Uuid;
 
 use super::{
-    Access, ChunkPayload, ChunkPoint, ExportPage, PUBLIC, SearchHit, SearchQuery, SourceState,
-    StoreError, VectorStore, add_source_entry,
+    Access, ChunkPayload, ChunkPoint, DENSE, ExportPage, PUBLIC, SPARSE, SearchHit, SearchQuery,
+    SourceState, StoreError, VectorStore, WRITE_BATCH, add_source_entry,
 };
 
-const DENSE: &str = "dense";
-const SPARSE: &str = "bm25";
 /// Classic reciprocal-rank-fusion constant.
 const RRF_K: usize = 60;
-/// Points written per store operation.
-const WRITE_BATCH: usize = 256;
 const SCROLL_PAGE: usize = 1024;
 /// BM25 length normalisation: about the length of a chunk in words.
 const AVG_CHUNK_WORDS: f64 = 120.0;

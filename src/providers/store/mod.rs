@@ -14,6 +14,12 @@ use uuid::Uuid;
 
 /// The acl value stored on pages that everyone may read.
 pub const PUBLIC: &str = "*";
+/// Names of the two vectors every chunk point has, in both backends (a migration copies them
+/// as they are).
+pub(crate) const DENSE: &str = "dense";
+pub(crate) const SPARSE: &str = "bm25";
+/// Points written per store operation.
+pub(crate) const WRITE_BATCH: usize = 256;
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -27,14 +27,11 @@ use uuid::Uuid;
 
 use super::edge::{keyword_encoder, keyword_vector};
 use super::{
-    Access, ChunkPayload, ChunkPoint, ExportPage, PUBLIC, SearchHit, SearchQuery, SourceState,
-    StoreError, VectorStore, add_source_entry,
+    Access, ChunkPayload, ChunkPoint, DENSE, ExportPage, PUBLIC, SPARSE, SearchHit, SearchQuery,
+    SourceState, StoreError, VectorStore, WRITE_BATCH, add_source_entry,
 };
 use crate::config::QdrantConfig;
 
-const DENSE: &str = "dense";
-const SPARSE: &str = "bm25";
-const WRITE_BATCH: usize = 256;
 const SCROLL_PAGE: u32 = 1024;
 /// Attempts for a call that failed with a transient status (unavailable, deadline, overload).
 /// Every call this adapter makes is idempotent (upserts and deletes by id), so retrying is safe.
