@@ -627,276 +627,17 @@ impl Config {
     /// Checks values that parse but make no sense; file existence is checked by
     /// [`Config::embed_files`] only when a command needs the model.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key, value: &dyn std::fmt::Display, message: &str| ConfigError::Invalid {
-            key,
-            value: value.to_string(),
-            message: message.to_string(),
-            origin: String::new(),
-        };
-        let i = &self.ingest;
-        if !(32..=2048).contains(&i.chunk_tokens) {
-            return Err(bad(
-                "ingest.chunk_tokens",
-                &i.chunk_tokens,
-                "must be between 32 and 2048",
-            ));
-        }
-        if i.chunk_tokens > self.embed.max_length {
-            return Err(bad(
-                "ingest.chunk_tokens",
-                &i.chunk_tokens,
-                "must not exceed embed.max_length, or chunk tails would be cut off",
-            ));
-        }
-        if i.overlap_tokens * 2 > i.chunk_tokens {
-            return Err(bad(
-                "ingest.overlap_tokens",
-                &i.overlap_tokens,
-                "must be at most half of ingest.chunk_tokens",
-            ));
-        }
-        if i.max_file_bytes == 0 {
-            return Err(bad("ingest.max_file_bytes", &0, "must be positive"));
-        }
-        if self.embed.batch_size == 0 || self.embed.batch_size > 1024 {
-            return Err(bad(
-                "embed.batch_size",
-                &self.embed.batch_size,
-                "must be between 1 and 1024",
-            ));
-        }
-        if !(16..=8192).contains(&self.embed.max_length) {
-            return Err(bad(
-                "embed.max_length",
-                &self.embed.max_length,
-                "must be between 16 and 8192",
-            ));
-        }
-        if self.search.k == 0 || self.search.k > 1000 {
-            return Err(bad(
-                "search.k",
-                &self.search.k,
-                "must be between 1 and 1000",
-            ));
-        }
-        if self.search.prefetch == 0 {
-            return Err(bad("search.prefetch", &0, "must be positive"));
-        }
-        let sv = &self.server;
-        if sv.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(bad(
-                "server.listen",
-                &sv.listen,
-                "must be an address and port such as 127.0.0.1:8080",
-            ));
-        }
-        if self.slack.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(bad(
-                "slack.listen",
-                &self.slack.listen,
-                "must be an address and port such as 127.0.0.1:3000",
-            ));
-        }
-        if !(64..=4096).contains(&self.telegram.message_chars) {
-            return Err(bad(
-                "telegram.message_chars",
-                &self.telegram.message_chars,
-                "must be between 64 and 4096",
-            ));
-        }
-        for (key, url) in [
-            ("telegram.api_url", &self.telegram.api_url),
-            ("slack.api_url", &self.slack.api_url),
-        ] {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(bad(key, url, "must be an http:// or https:// URL"));
-            }
-        }
-        if !(1024..=16 * 1024 * 1024).contains(&sv.max_body_bytes) {
-            return Err(bad(
-                "server.max_body_bytes",
-                &sv.max_body_bytes,
-                "must be between 1024 and 16777216",
-            ));
-        }
-        if sv.request_timeout_secs == 0 {
-            return Err(bad("server.request_timeout_secs", &0, "must be positive"));
-        }
-        if !(1..=1024).contains(&sv.max_in_flight) {
-            return Err(bad(
-                "server.max_in_flight",
-                &sv.max_in_flight,
-                "must be between 1 and 1024",
-            ));
-        }
-        let a = &self.agent;
-        if !(1..=32).contains(&a.max_steps) {
-            return Err(bad(
-                "agent.max_steps",
-                &a.max_steps,
-                "must be between 1 and 32",
-            ));
-        }
-        if !(1..=16).contains(&a.max_parallel) {
-            return Err(bad(
-                "agent.max_parallel",
-                &a.max_parallel,
-                "must be between 1 and 16",
-            ));
-        }
-        if !(1..=20).contains(&a.search_k) {
-            return Err(bad(
-                "agent.search_k",
-                &a.search_k,
-                "must be between 1 and 20",
-            ));
-        }
-        if a.passage_chars < 100 {
-            return Err(bad(
-                "agent.passage_chars",
-                &a.passage_chars,
-                "must be at least 100",
-            ));
-        }
-        if a.planner_timeout_secs == 0 || a.synthesis_timeout_secs == 0 {
-            return Err(bad(
-                "agent.*_timeout_secs",
-                &0,
-                "timeouts must be at least 1 second",
-            ));
-        }
-        if a.answer_max_tokens < 16 {
-            return Err(bad(
-                "agent.answer_max_tokens",
-                &a.answer_max_tokens,
-                "must be at least 16",
-            ));
-        }
-        let c = &self.costs;
-        for (key, v) in [
-            ("costs.cpu_core_hour_usd", c.cpu_core_hour_usd),
-            (
-                "costs.reference_input_usd_per_mtok",
-                c.reference_input_usd_per_mtok,
-            ),
-            (
-                "costs.reference_output_usd_per_mtok",
-                c.reference_output_usd_per_mtok,
-            ),
-        ] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(bad(key, &v, "must be a price of 0 or more"));
-            }
-        }
-        for (role, name) in [
-            ("roles.planner", &self.roles.planner),
-            ("roles.extractor", &self.roles.extractor),
-            ("roles.synthesizer", &self.roles.synthesizer),
-        ] {
-            if !self.models.local.contains_key(name) && !self.models.remote.contains_key(name) {
-                let known: Vec<&str> = self
-                    .models
-                    .local
-                    .keys()
-                    .chain(self.models.remote.keys())
-                    .map(String::as_str)
-                    .collect();
-                return Err(bad(
-                    role,
-                    &format!("{name:?}"),
-                    &format!(
-                        "no model of that name under [models.local] or [models.remote] (known: {})",
-                        known.join(", ")
-                    ),
-                ));
-            }
-        }
-        for (name, m) in &self.models.remote {
-            if !(m.base_url.starts_with("http://") || m.base_url.starts_with("https://")) {
-                return Err(bad(
-                    "models.remote.*.base_url",
-                    &format!("{name}: {:?}", m.base_url),
-                    "must be an http:// or https:// URL (with the /v1 prefix)",
-                ));
-            }
-            if m.model.is_empty() {
-                return Err(bad(
-                    "models.remote.*.model",
-                    &format!("{name}: \"\""),
-                    "name the model the server serves",
-                ));
-            }
-        }
-        for (name, m) in &self.models.local {
-            if m.max_concurrent == 0 || m.queue < m.max_concurrent || m.timeout_secs == 0 {
-                return Err(bad(
-                    "models.local.*",
-                    &name,
-                    "needs max_concurrent >= 1, queue >= max_concurrent and timeout_secs >= 1",
-                ));
-            }
-        }
-        if self.store.collection.is_empty()
-            || !self
-                .store
-                .collection
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(bad(
-                "store.collection",
-                &format!("{:?}", self.store.collection),
-                "use letters, digits, '-' and '_' only",
-            ));
-        }
-        for identity in self.access.identities.keys() {
-            let known = ["telegram:", "slack:", "slack-group:", "web:"]
-                .iter()
-                .any(|p| {
-                    identity
-                        .strip_prefix(p)
-                        .is_some_and(|rest| !rest.is_empty())
-                });
-            if !(known || identity == "web") {
-                return Err(bad(
-                    "access.identities",
-                    identity,
-                    "name identities telegram:<user id>, slack:<user id>, slack-group:<user group id>, \
-                     web:<token name> or web",
-                ));
-            }
-        }
-        let q = &self.store.qdrant;
-        if !(q.url.starts_with("http://") || q.url.starts_with("https://")) {
-            return Err(bad(
-                "store.qdrant.url",
-                &q.url,
-                "use the gRPC URL with its scheme, e.g. http://qdrant.internal:6334",
-            ));
-        }
-        if q.shards == 0
-            || q.replication_factor == 0
-            || q.write_consistency_factor == 0
-            || q.write_consistency_factor > q.replication_factor
-        {
-            return Err(bad(
-                "store.qdrant",
-                &format!(
-                    "shards = {}, replication_factor = {}, write_consistency_factor = {}",
-                    q.shards, q.replication_factor, q.write_consistency_factor
-                ),
-                "needs shards >= 1, replication_factor >= 1 and \
-                 1 <= write_consistency_factor <= replication_factor",
-            ));
-        }
-        if q.timeout_secs == 0 || q.connect_timeout_secs == 0 {
-            return Err(bad(
-                "store.qdrant.timeout_secs",
-                &0,
-                "timeouts must be at least 1 second",
-            ));
-        }
-        Ok(())
+        self.ingest.validate(&self.embed)?;
+        self.embed.validate()?;
+        self.search.validate()?;
+        self.server.validate()?;
+        self.slack.validate()?;
+        self.telegram.validate()?;
+        self.agent.validate()?;
+        self.costs.validate()?;
+        self.models.validate(&self.roles)?;
+        self.store.validate()?;
+        self.access.validate()
     }
 
     /// The model a role uses, with its file checked to exist for local models.
@@ -1042,6 +783,318 @@ fn parse_env_value(raw: &str) -> toml::Value {
         .unwrap_or_else(|_| toml::Value::String(raw.to_string()))
 }
 
+/// A setting that cannot work: the key, what it was, and what it must be.
+fn bad(key: &'static str, value: &dyn std::fmt::Display, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        message: message.to_string(),
+        origin: String::new(),
+    }
+}
+
+/// `value` must lie in `range` (both ends included).
+fn within<T>(
+    key: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(bad(
+            key,
+            &value,
+            &format!("must be between {} and {}", range.start(), range.end()),
+        ))
+    }
+}
+
+fn positive(key: &'static str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(bad(key, &0, "must be positive"));
+    }
+    Ok(())
+}
+
+fn http_url(
+    key: &'static str,
+    shown: &dyn std::fmt::Display,
+    url: &str,
+    message: &str,
+) -> Result<(), ConfigError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(bad(key, shown, message))
+    }
+}
+
+fn socket_addr(key: &'static str, addr: &str, example: &str) -> Result<(), ConfigError> {
+    if addr.parse::<std::net::SocketAddr>().is_err() {
+        return Err(bad(
+            key,
+            &addr,
+            &format!("must be an address and port such as {example}"),
+        ));
+    }
+    Ok(())
+}
+
+impl IngestConfig {
+    fn validate(&self, embed: &EmbedConfig) -> Result<(), ConfigError> {
+        within("ingest.chunk_tokens", self.chunk_tokens, 32..=2048)?;
+        if self.chunk_tokens > embed.max_length {
+            return Err(bad(
+                "ingest.chunk_tokens",
+                &self.chunk_tokens,
+                "must not exceed embed.max_length, or chunk tails would be cut off",
+            ));
+        }
+        if self.overlap_tokens * 2 > self.chunk_tokens {
+            return Err(bad(
+                "ingest.overlap_tokens",
+                &self.overlap_tokens,
+                "must be at most half of ingest.chunk_tokens",
+            ));
+        }
+        positive("ingest.max_file_bytes", self.max_file_bytes)
+    }
+}
+
+impl EmbedConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        within("embed.batch_size", self.batch_size, 1..=1024)?;
+        within("embed.max_length", self.max_length, 16..=8192)
+    }
+}
+
+impl SearchConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        within("search.k", self.k, 1..=1000)?;
+        positive("search.prefetch", self.prefetch as u64)
+    }
+}
+
+impl ServerConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        socket_addr("server.listen", &self.listen, "127.0.0.1:8080")?;
+        within(
+            "server.max_body_bytes",
+            self.max_body_bytes,
+            1024..=16 * 1024 * 1024,
+        )?;
+        positive("server.request_timeout_secs", self.request_timeout_secs)?;
+        within("server.max_in_flight", self.max_in_flight, 1..=1024)
+    }
+}
+
+impl SlackConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        socket_addr("slack.listen", &self.listen, "127.0.0.1:3000")?;
+        http_url(
+            "slack.api_url",
+            &self.api_url,
+            &self.api_url,
+            "must be an http:// or https:// URL",
+        )
+    }
+}
+
+impl TelegramConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        within("telegram.message_chars", self.message_chars, 64..=4096)?;
+        http_url(
+            "telegram.api_url",
+            &self.api_url,
+            &self.api_url,
+            "must be an http:// or https:// URL",
+        )
+    }
+}
+
+impl AgentConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        within("agent.max_steps", self.max_steps, 1..=32)?;
+        within("agent.max_parallel", self.max_parallel, 1..=16)?;
+        within("agent.search_k", self.search_k, 1..=20)?;
+        if self.passage_chars < 100 {
+            return Err(bad(
+                "agent.passage_chars",
+                &self.passage_chars,
+                "must be at least 100",
+            ));
+        }
+        if self.planner_timeout_secs == 0 || self.synthesis_timeout_secs == 0 {
+            return Err(bad(
+                "agent.*_timeout_secs",
+                &0,
+                "timeouts must be at least 1 second",
+            ));
+        }
+        if self.answer_max_tokens < 16 {
+            return Err(bad(
+                "agent.answer_max_tokens",
+                &self.answer_max_tokens,
+                "must be at least 16",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl CostsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("costs.cpu_core_hour_usd", self.cpu_core_hour_usd),
+            (
+                "costs.reference_input_usd_per_mtok",
+                self.reference_input_usd_per_mtok,
+            ),
+            (
+                "costs.reference_output_usd_per_mtok",
+                self.reference_output_usd_per_mtok,
+            ),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(bad(key, &v, "must be a price of 0 or more"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ModelsConfig {
+    /// The models themselves, and that every role names one of them.
+    fn validate(&self, roles: &RolesConfig) -> Result<(), ConfigError> {
+        for (role, name) in [
+            ("roles.planner", &roles.planner),
+            ("roles.extractor", &roles.extractor),
+            ("roles.synthesizer", &roles.synthesizer),
+        ] {
+            if !self.local.contains_key(name) && !self.remote.contains_key(name) {
+                let known: Vec<&str> = self
+                    .local
+                    .keys()
+                    .chain(self.remote.keys())
+                    .map(String::as_str)
+                    .collect();
+                return Err(bad(
+                    role,
+                    &format!("{name:?}"),
+                    &format!(
+                        "no model of that name under [models.local] or [models.remote] (known: {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (name, m) in &self.remote {
+            http_url(
+                "models.remote.*.base_url",
+                &format!("{name}: {:?}", m.base_url),
+                &m.base_url,
+                "must be an http:// or https:// URL (with the /v1 prefix)",
+            )?;
+            if m.model.is_empty() {
+                return Err(bad(
+                    "models.remote.*.model",
+                    &format!("{name}: \"\""),
+                    "name the model the server serves",
+                ));
+            }
+        }
+        for (name, m) in &self.local {
+            if m.max_concurrent == 0 || m.queue < m.max_concurrent || m.timeout_secs == 0 {
+                return Err(bad(
+                    "models.local.*",
+                    &name,
+                    "needs max_concurrent >= 1, queue >= max_concurrent and timeout_secs >= 1",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl StoreConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.collection.is_empty()
+            || !self
+                .collection
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(bad(
+                "store.collection",
+                &format!("{:?}", self.collection),
+                "use letters, digits, '-' and '_' only",
+            ));
+        }
+        self.qdrant.validate()
+    }
+}
+
+impl QdrantConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        http_url(
+            "store.qdrant.url",
+            &self.url,
+            &self.url,
+            "use the gRPC URL with its scheme, e.g. http://qdrant.internal:6334",
+        )?;
+        if self.shards == 0
+            || self.replication_factor == 0
+            || self.write_consistency_factor == 0
+            || self.write_consistency_factor > self.replication_factor
+        {
+            return Err(bad(
+                "store.qdrant",
+                &format!(
+                    "shards = {}, replication_factor = {}, write_consistency_factor = {}",
+                    self.shards, self.replication_factor, self.write_consistency_factor
+                ),
+                "needs shards >= 1, replication_factor >= 1 and \
+                 1 <= write_consistency_factor <= replication_factor",
+            ));
+        }
+        if self.timeout_secs == 0 || self.connect_timeout_secs == 0 {
+            return Err(bad(
+                "store.qdrant.timeout_secs",
+                &0,
+                "timeouts must be at least 1 second",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl AccessConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for identity in self.identities.keys() {
+            let known = ["telegram:", "slack:", "slack-group:", "web:"]
+                .iter()
+                .any(|p| {
+                    identity
+                        .strip_prefix(p)
+                        .is_some_and(|rest| !rest.is_empty())
+                });
+            if !(known || identity == "web") {
+                return Err(bad(
+                    "access.identities",
+                    identity,
+                    "name identities telegram:<user id>, slack:<user id>, slack-group:<user group id>, \
+                     web:<token name> or web",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1115,6 +1168,48 @@ mod tests {
         let p = write(dir.path(), "[ingest]\nchunk_tokens = 5\n");
         let err = Config::load(&p, true, Vec::new()).unwrap_err().to_string();
         assert!(err.contains("ingest.chunk_tokens = 5"), "{err}");
+    }
+
+    #[test]
+    fn each_section_names_its_bad_setting_and_what_it_must_be() {
+        let dir = tempfile::tempdir().unwrap();
+        for (toml, says) in [
+            (
+                "[embed]\nbatch_size = 0\n",
+                "embed.batch_size = 0: must be between 1 and 1024",
+            ),
+            (
+                "[search]\nprefetch = 0\n",
+                "search.prefetch = 0: must be positive",
+            ),
+            (
+                "[server]\nlisten = \"localhost\"\n",
+                "server.listen = localhost",
+            ),
+            (
+                "[slack]\napi_url = \"slack.com\"\n",
+                "slack.api_url = slack.com",
+            ),
+            (
+                "[telegram]\nmessage_chars = 5000\n",
+                "must be between 64 and 4096",
+            ),
+            ("[agent]\nmax_parallel = 0\n", "agent.max_parallel = 0"),
+            (
+                "[costs]\ncpu_core_hour_usd = -1.0\n",
+                "must be a price of 0 or more",
+            ),
+            ("[roles]\nplanner = \"gpt\"\n", "roles.planner = \"gpt\""),
+            ("[store]\ncollection = \"a b\"\n", "store.collection"),
+            (
+                "[store.qdrant]\nreplication_factor = 1\nwrite_consistency_factor = 2\n",
+                "write_consistency_factor <= replication_factor",
+            ),
+        ] {
+            let p = write(dir.path(), toml);
+            let err = Config::load(&p, true, Vec::new()).unwrap_err().to_string();
+            assert!(err.contains(says), "{toml}: {err}");
+        }
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct Args {
 
 pub async fn run(args: Args, config: Config, shutdown: CancellationToken) -> Result<ExitCode> {
     let app = Arc::new(App::build(config).await?);
-    skiff::frontends::web::serve(app, args.ingest, shutdown).await?;
+    // Slack's Events API rides along on the same listener when its signing secret is set.
+    let slack = skiff::frontends::slack::mount(&app, &shutdown)?;
+    skiff::frontends::web::serve(app, args.ingest, slack.into_iter().collect(), shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

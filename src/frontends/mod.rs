@@ -1,6 +1,7 @@
 //! Front ends: they take a request from a person, call the core, and render the result.
 
 pub mod cli;
+pub mod http;
 pub mod memory;
 pub mod slack;
 pub mod tasks;

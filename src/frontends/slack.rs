@@ -21,11 +21,12 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
+use super::http::{ApiError, Mounted, same_secret};
 use super::memory::Conversations;
 use super::tasks::Tasks;
-use super::web::ApiError;
 use crate::agent::executor::clip;
 use crate::agent::{Answer, Answerer, AskRequest, Silent};
+use crate::app::App;
 use crate::config::{AccessConfig, SlackConfig};
 use crate::providers::store::Access;
 
@@ -175,7 +176,7 @@ pub struct SlackState {
     usergroups_refresh: Duration,
     seen: Mutex<(HashSet<String>, VecDeque<String>)>,
     memory: Conversations,
-    pub tasks: Tasks,
+    pub tasks: Arc<Tasks>,
     cancel: CancellationToken,
 }
 
@@ -197,7 +198,7 @@ impl SlackState {
             usergroups_refresh: Duration::from_secs(config.usergroups_refresh_secs),
             seen: Mutex::new((HashSet::new(), VecDeque::new())),
             memory: Conversations::default(),
-            tasks: Tasks::default(),
+            tasks: Arc::default(),
             cancel,
         })
     }
@@ -296,7 +297,7 @@ pub fn verify(secret: &str, headers: &HeaderMap, body: &[u8], now: i64) -> Resul
             "request timestamp is more than 5 minutes off (replayed?)",
         ));
     }
-    if !super::web::same_secret(given, &signature(secret, ts, body)) {
+    if !same_secret(given, &signature(secret, ts, body)) {
         return Err(ApiError::unauthorized("Slack signature does not match"));
     }
     Ok(())
@@ -527,20 +528,39 @@ pub fn message(channel: &str, thread: &str, answer: &Answer) -> Value {
     })
 }
 
-/// `skiff slack`: the Events API endpoint on `slack.listen` until `shutdown`, reading users'
-/// groups from `[access.identities]`; answers in progress then get
-/// `server.shutdown_grace_secs` to be posted.
-pub async fn run(app: Arc<crate::app::App>, shutdown: CancellationToken) -> Result<(), SlackError> {
+/// The app's Slack front end: `[slack]`, users' groups from `[access.identities]`, thread
+/// conversations under the data folder, secrets from the environment.
+fn state_for(app: &Arc<App>, shutdown: &CancellationToken) -> Result<SlackState, SlackError> {
+    let memory = crate::app::conversations_dir(&app.config, "slack");
+    let answerer: Arc<dyn Answerer> = Arc::clone(app) as Arc<dyn Answerer>;
+    Ok(
+        SlackState::from_env(answerer, &app.config.slack, shutdown.child_token())?
+            .with_memory_dir(memory)
+            .with_identities(app.config.access.clone()),
+    )
+}
+
+/// Slack's Events API for `skiff serve` to serve beside the web chat, when its signing secret
+/// is set (its own signature check); `None` when it is not.
+pub fn mount(app: &Arc<App>, shutdown: &CancellationToken) -> Result<Option<Mounted>, SlackError> {
+    let secret = std::env::var(&app.config.slack.signing_secret_env).unwrap_or_default();
+    if secret.trim().is_empty() {
+        return Ok(None);
+    }
+    let state = Arc::new(state_for(app, shutdown)?);
+    eprintln!("skiff serve: Slack events at POST /slack/events");
+    Ok(Some(Mounted {
+        tasks: Arc::clone(&state.tasks),
+        router: router(state),
+    }))
+}
+
+/// `skiff slack`: the Events API endpoint on `slack.listen` until `shutdown`; answers in
+/// progress then get `server.shutdown_grace_secs` to be posted.
+pub async fn run(app: Arc<App>, shutdown: CancellationToken) -> Result<(), SlackError> {
     let config = app.config.slack.clone();
     let grace = Duration::from_secs(app.config.server.shutdown_grace_secs);
-    let memory = crate::app::conversations_dir(&app.config, "slack");
-    let identities = app.config.access.clone();
-    let answerer: Arc<dyn Answerer> = app;
-    let state = Arc::new(
-        SlackState::from_env(answerer, &config, shutdown.child_token())?
-            .with_memory_dir(memory)
-            .with_identities(identities),
-    );
+    let state = Arc::new(state_for(&app, &shutdown)?);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|error| SlackError::Bind {

@@ -187,6 +187,14 @@ async fn serve_answers_over_http_sse_openai_and_the_page() {
     let cfg = write_config(dir.path(), &llama);
     let served = Served::start(&cfg, data.path(), &[]);
     let base = served.base.clone();
+    // Without Slack's signing secret there is no Slack endpoint.
+    let slack = http()
+        .post(format!("{base}/slack/events"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slack.status(), 404);
 
     // OpenAI's own client, plain: skiff is a "model" that answers with sources.
     let openai = Client::with_config(
@@ -347,11 +355,37 @@ async fn acl_follows_the_token_on_the_api_and_the_openai_endpoint() {
     let served = Served::start(
         &cfg,
         data.path(),
-        &[(
-            "SKIFF_WEB_TOKENS",
-            "alice=alice-token-123,bob=bob-token-456",
-        )],
+        &[
+            (
+                "SKIFF_WEB_TOKENS",
+                "alice=alice-token-123,bob=bob-token-456",
+            ),
+            // With Slack's secrets set, `serve` also answers Slack's Events API.
+            ("SKIFF_SLACK_SIGNING_SECRET", "slack-secret-e2e"),
+            ("SKIFF_SLACK_BOT_TOKEN", "xoxb-e2e"),
+        ],
     );
+    let challenge = json!({ "type": "url_verification", "challenge": "c-42" }).to_string();
+    let slack_event = |secret: &str| {
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
+        http()
+            .post(format!("{}/slack/events", served.base))
+            .header("x-slack-request-timestamp", &ts)
+            .header(
+                "x-slack-signature",
+                skiff::frontends::slack::signature(secret, &ts, challenge.as_bytes()),
+            )
+            .body(challenge.clone())
+            .send()
+    };
+    let verified = slack_event("slack-secret-e2e").await.unwrap();
+    assert_eq!(verified.status(), 200);
+    assert_eq!(verified.json::<Value>().await.unwrap()["challenge"], "c-42");
+    assert_eq!(slack_event("forged").await.unwrap().status(), 401);
     let question = "What is the salary band midpoint for an L4 Senior Engineer?";
     let ask_as = |token: &'static str| {
         let base = served.base.clone();

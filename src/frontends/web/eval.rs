@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::WebState;
 use super::api::asset;
-use super::errors::ApiError;
 use crate::eval::{CHART_FILE, REPORT_FILE, Report};
+use crate::frontends::http::ApiError;
 
 const EVAL_HTML: &str = include_str!("page/eval.html");
 const EVAL_JS: &str = include_str!("page/eval.js");

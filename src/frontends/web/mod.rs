@@ -7,7 +7,6 @@
 //! token (or client address), bounded in number, timed out, and cancelled when the client goes.
 
 mod api;
-mod errors;
 mod eval;
 mod limits;
 pub mod metrics;
@@ -31,13 +30,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+pub use super::http::ApiError;
+use super::http::{Mounted, same_secret};
 use crate::agent::{AgentError, Answer, Answerer, AskRequest, Turn};
 use crate::app::App;
 use crate::config::{AccessConfig, ModelRole, ServerConfig};
-use crate::frontends::slack::SlackState;
 use crate::ingest::indexer::NoProgress;
 use crate::providers::store::Access;
-pub use errors::ApiError;
 use limits::RateLimiter;
 use metrics::Metrics;
 
@@ -57,8 +56,6 @@ pub enum WebError {
     Tokens(String, String),
     #[error("server: {0}")]
     Io(std::io::Error),
-    #[error(transparent)]
-    Slack(#[from] crate::frontends::slack::SlackError),
     #[error("loading the {role} model: {message}")]
     Model { role: &'static str, message: String },
 }
@@ -293,12 +290,6 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Compares in time independent of where the strings differ.
-pub(crate) fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// One accepted bearer token and the identity it stands for.
 #[derive(Clone)]
 pub struct WebToken {
@@ -422,11 +413,13 @@ pub fn token_for(config: &ServerConfig) -> Option<String> {
 }
 
 /// `skiff serve`: loads every role's model (so the first question is not slow and a broken
-/// model fails now), optionally syncs wiki folders in the background, then serves until
-/// `shutdown`; in-flight answers get `server.shutdown_grace_secs` to finish.
+/// model fails now), optionally syncs wiki folders in the background, then serves the web
+/// routes and the `mounted` ones until `shutdown`; in-flight answers get
+/// `server.shutdown_grace_secs` to finish.
 pub async fn serve(
     app: Arc<App>,
     ingest: Vec<PathBuf>,
+    mounted: Vec<Mounted>,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
     let config = app.config.server.clone();
@@ -448,23 +441,6 @@ pub async fn serve(
             error,
         })?;
     let answerer: Arc<dyn Answerer> = Arc::clone(&app) as Arc<dyn Answerer>;
-    // Slack's Events API rides along when its signing secret is set (its own signature check).
-    let slack_secret = std::env::var(&app.config.slack.signing_secret_env).unwrap_or_default();
-    let slack = if slack_secret.trim().is_empty() {
-        None
-    } else {
-        eprintln!("skiff serve: Slack events at POST /slack/events");
-        let memory = crate::app::conversations_dir(&app.config, "slack");
-        Some(Arc::new(
-            SlackState::from_env(
-                Arc::clone(&answerer),
-                &app.config.slack,
-                shutdown.child_token(),
-            )?
-            .with_memory_dir(memory)
-            .with_identities(app.config.access.clone()),
-        ))
-    };
     let eval_dir = app.config.store.data_dir.join("eval");
     let identities = app.config.access.clone();
     let state = Arc::new(
@@ -480,7 +456,7 @@ pub async fn serve(
             shutdown.clone(),
         ));
     }
-    run(listener, state, slack, shutdown).await
+    run(listener, state, mounted, shutdown).await
 }
 
 /// Loads every role's model now, so a broken model fails at start and the first question is
@@ -503,7 +479,7 @@ pub async fn preload_models(app: &App) -> Result<(), WebError> {
 pub async fn run(
     listener: TcpListener,
     state: Arc<WebState>,
-    slack: Option<Arc<SlackState>>,
+    mounted: Vec<Mounted>,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
     let local = listener.local_addr()?;
@@ -519,8 +495,10 @@ pub async fn run(
     let draining = Arc::clone(&state);
     let signal = shutdown.clone();
     let mut app = router(Arc::clone(&state));
-    if let Some(slack) = &slack {
-        app = app.merge(crate::frontends::slack::router(Arc::clone(slack)));
+    let mut background = Vec::new();
+    for m in mounted {
+        app = app.merge(m.router);
+        background.push(m.tasks);
     }
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, service).with_graceful_shutdown(async move {
@@ -542,8 +520,8 @@ pub async fn run(
         // Cancelled answers end at once; connections still open after that are dropped.
         let _ = tokio::time::timeout(Duration::from_secs(5), &mut server).await;
     }
-    if let Some(slack) = &slack {
-        slack.tasks.wait(grace).await;
+    for tasks in background {
+        tasks.wait(grace).await;
     }
     eprintln!("skiff serve: stopped");
     Ok(())

@@ -1,5 +1,7 @@
-//! One JSON error shape for every route, OpenAI's (`{"error": {"message", "type", "code"}}`), so
-//! both the page and OpenAI clients can read it. A user's mistake is a 4xx, never a 500.
+//! What the HTTP front ends (web, Slack) share: one JSON error shape for every route, OpenAI's
+//! (`{"error": {"message", "type", "code"}}`), so both the page and OpenAI clients can read it
+//! (a user's mistake is a 4xx, never a 500); and the secret comparison behind every token and
+//! signature check.
 
 use std::time::Duration;
 
@@ -10,6 +12,20 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::agent::AgentError;
+
+/// Compares in time independent of where the strings differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Routes served beside the web chat on the same listener (Slack's Events API in
+/// `skiff serve`), with the answers they started in the background, which the server waits for
+/// (up to its grace period) when it stops.
+pub struct Mounted {
+    pub router: axum::Router,
+    pub tasks: std::sync::Arc<super::tasks::Tasks>,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -148,5 +164,35 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(same_secret("s3cret", "s3cret"));
+        assert!(same_secret("", ""));
+        assert!(!same_secret("s3cret", "s3creT"));
+        assert!(
+            !same_secret("s3cret", "s3cre"),
+            "a prefix is not the secret"
+        );
+        assert!(!same_secret("s3cre", "s3cret"));
+    }
+
+    #[test]
+    fn rate_limits_and_busy_say_when_to_come_back() {
+        let limited = ApiError::rate_limited(Duration::from_millis(200)).into_response();
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(limited.headers()[header::RETRY_AFTER], "1");
+        let busy = ApiError::busy(4).into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "5");
+        let bad = ApiError::bad_request("no question");
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert_eq!(bad.body()["error"]["type"], "invalid_request_error");
     }
 }
