@@ -373,17 +373,14 @@ async fn ask_inner(
         observer.token(&text);
         (text, prepared.shown)
     } else {
-        let messages = prompts::messages(
-            "synthesize",
-            prompts::SYNTHESIZE,
-            &[
-                ("history", &history),
-                ("evidence", prepared.evidence_text.trim_end()),
-                ("facts", &prepared.facts_text),
-                ("question", &question),
-                ("instruction", synthesize::instruction(&prepared)),
-            ],
-        )?;
+        let messages = prompts::Synthesize {
+            history: &history,
+            evidence: prepared.evidence_text.trim_end(),
+            facts: &prepared.facts_text,
+            question: &question,
+            instruction: synthesize::instruction(&prepared),
+        }
+        .messages()?;
         tracing::debug!(system = %messages[0].content, user = %messages[1].content, "synthesizer prompt");
         let model = role_model(app, ModelRole::Synthesizer).await?;
         let timeout = Duration::from_secs(cfg.synthesis_timeout_secs);
@@ -622,17 +619,14 @@ impl<'a> Planner<'a> {
     ) -> Planned {
         let mut problems = Vec::new();
         let today = today();
-        let messages = prompts::messages(
-            "plan",
-            prompts::PLAN,
-            &[
-                ("max_facts", &slots::MAX_FACTS.to_string()),
-                ("today", &today),
-                ("history", history),
-                ("pages", pages),
-                ("question", question),
-            ],
-        );
+        let messages = prompts::Plan {
+            max_facts: slots::MAX_FACTS,
+            today: &today,
+            history,
+            pages,
+            question,
+        }
+        .messages();
         let fallback = |problems| Planned {
             plan: plan::fallback(question),
             source: PlanSource::Fallback,

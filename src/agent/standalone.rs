@@ -34,11 +34,7 @@ pub async fn standalone_query(
     if history.trim().is_empty() {
         return (question.to_string(), None);
     }
-    let messages = match prompts::messages(
-        "standalone",
-        prompts::STANDALONE,
-        &[("history", history), ("question", question)],
-    ) {
+    let messages = match (prompts::Standalone { history, question }).messages() {
         Ok(m) => m,
         Err(e) => return (question.to_string(), Some(e.to_string())),
     };

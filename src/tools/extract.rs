@@ -138,11 +138,11 @@ impl ExtractTool {
             .map(|p| format!("[{}] {}", p.id, focus(&p.text, &args.fields)))
             .collect::<Vec<_>>()
             .join("\n\n");
-        let mut messages = prompts::messages(
-            "extract",
-            prompts::EXTRACT,
-            &[("fields", &fields), ("passages", &passages)],
-        )
+        let mut messages = prompts::Extract {
+            fields: &fields,
+            passages: &passages,
+        }
+        .messages()
         .map_err(|e| ToolError::Failed {
             tool: "extract",
             message: e.to_string(),
