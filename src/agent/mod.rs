@@ -448,7 +448,7 @@ async fn stream_draft(
     let started = Instant::now();
     let mut stream = model.chat_stream(request).await?;
     let mut text = String::new();
-    let mut field = synthesize::AnswerField::default();
+    let mut field = crate::providers::llm::partial::StreamedField::new("answer");
     let mut end: Option<(Usage, Timing, Finish)> = None;
     while let Some(item) = stream.next().await {
         match item? {

@@ -5,6 +5,7 @@
 pub mod gguf;
 pub mod llamacpp;
 pub mod local;
+pub mod partial;
 pub mod remote;
 
 use std::pin::Pin;

@@ -1,0 +1,377 @@
+//! The answer against its evidence: the synthesizer's draft (verified quotes first), then every
+//! citation checked against what was shown.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::agent::executor::Evidence;
+use crate::quantity;
+
+use super::NOT_IN_WIKI;
+use super::evidence::*;
+
+/// The synthesizer's structured answer: the evidence lines it relies on, then the answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Draft {
+    pub quotes: Vec<DraftQuote>,
+    pub answer: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DraftQuote {
+    pub evidence: usize,
+    pub quote: String,
+}
+
+/// The schema the synthesizer's output is decoded under (quotes first, so the answer is
+/// written after the model has copied what supports it).
+pub fn draft_schema(evidence: usize) -> Value {
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "properties": {
+            "quotes": {
+                "type": "array",
+                "maxItems": 3,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "evidence": {"type": "integer", "minimum": 1, "maximum": evidence.max(1)},
+                        "quote": {"type": "string", "maxLength": 240}
+                    },
+                    "required": ["evidence", "quote"]
+                }
+            },
+            "answer": {"type": "string", "maxLength": 700}
+        },
+        "required": ["quotes", "answer"]
+    })
+}
+
+/// Turns a draft into the answer text: quotes are verified against the evidence shown (a quote
+/// found in another passage counts for that one); with no verified quote and no computed fact
+/// the answer is that the wiki does not say, whatever the model wrote; an answer that refuses
+/// although verified quotes exist becomes those quotes; an answer without any citation gets the
+/// quotes' evidence numbers.
+pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Vec<String>) {
+    let mut notes = Vec::new();
+    // Table bars, like markdown emphasis, are not part of what a passage says.
+    let flat = |s: &str| crate::tools::extract::flatten(&s.replace('|', ""));
+    let mut verified: Vec<(usize, String)> = Vec::new();
+    for q in &draft.quotes {
+        let quote = flat(q.quote.trim_matches(['"', ' ', '.']));
+        if quote.len() < 3 {
+            continue;
+        }
+        let stated = shown
+            .get(q.evidence.wrapping_sub(1))
+            .filter(|c| flat(&c.text).contains(&quote))
+            .or_else(|| shown.iter().find(|c| flat(&c.text).contains(&quote)));
+        match stated {
+            Some(c) => verified.push((c.n, q.quote.trim().to_string())),
+            // The note does not repeat the quote: model text that is in no passage may be
+            // injected or invented, and notes are shown to the user.
+            None => notes.push(format!(
+                "dropped a quote given for [{}]: its {} characters are in no passage shown",
+                q.evidence,
+                q.quote.chars().count()
+            )),
+        }
+    }
+    let answer = draft.answer.trim();
+    if verified.is_empty() && !has_facts {
+        // Small models sometimes skip the quotes but state the right figures: an answer that
+        // gave no quote at all and whose every figure is stated by the evidence stands
+        // (check() attributes its sentences). An invented quote is never forgiven.
+        if draft.quotes.is_empty() && figures_all_stated(answer, shown) {
+            notes.push(
+                "no quote given; every number in the answer is stated by the evidence".into(),
+            );
+            return (answer.to_string(), notes);
+        }
+        return (NOT_IN_WIKI.to_string(), notes);
+    }
+    let refuses = answer.is_empty()
+        || split_sentences(answer)
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .all(|s| is_refusal(s));
+    if refuses && !verified.is_empty() {
+        notes.push("the answer refused although the evidence states it; quoting instead".into());
+        let quoted: Vec<String> = verified
+            .iter()
+            .map(|(n, q)| format!("\"{}\" [{n}]", q.trim_end_matches('.')))
+            .collect();
+        return (format!("The wiki says: {}.", quoted.join("; ")), notes);
+    }
+    if !answer.contains('[') && !verified.is_empty() {
+        let mut ns: Vec<usize> = verified.iter().map(|(n, _)| *n).collect();
+        ns.dedup();
+        let marks: String = ns.iter().map(|n| format!("[{n}]")).collect();
+        let body = answer.trim_end_matches(['.', '!']);
+        return (format!("{body} {marks}."), notes);
+    }
+    (answer.to_string(), notes)
+}
+
+/// Whether `answer` (not a refusal) gives figures and each is stated by some passage. The
+/// number of a name ("Orbit 3") is not a figure, and the name must be in the evidence: a figure
+/// of the Orbit 4 cannot answer for a Orbit 5 the wiki never mentions.
+pub(super) fn figures_all_stated(answer: &str, shown: &[Citation]) -> bool {
+    if answer.is_empty() || is_refusal(answer) {
+        return false;
+    }
+    let answer = quantity::strip_citations(answer);
+    let names = quantity::numbered_names(&answer);
+    if !names
+        .iter()
+        .all(|n| shown.iter().any(|c| c.text.contains(n.as_str())))
+    {
+        return false;
+    }
+    let rest = quantity::without_numbered_names(&answer);
+    let figures: Vec<f64> = quantity::numbers_in(&rest)
+        .into_iter()
+        .filter(|x| x.abs() >= 1.0)
+        .collect();
+    let stated: Vec<Vec<f64>> = shown
+        .iter()
+        .map(|c| quantity::numbers_in(&c.text))
+        .collect();
+    !figures.is_empty()
+        && figures
+            .iter()
+            .all(|x| stated.iter().flatten().any(|y| (x - y).abs() < 1e-9))
+}
+
+/// The checked answer: invalid citation markers removed, citations in order of first use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    pub text: String,
+    pub citations: Vec<Citation>,
+    pub answered: bool,
+    pub notes: Vec<String>,
+}
+
+/// The numbered names of the question ("Model 5") that no retrieved passage, title or heading
+/// names: the wiki has nothing on them, so an answer would be about something else.
+pub fn absent_names(query: &str, evidence: &[Evidence]) -> Vec<String> {
+    quantity::numbered_names(query)
+        .into_iter()
+        .filter(|name| {
+            !evidence.iter().any(|ev| {
+                [&ev.text, &ev.title, &ev.heading]
+                    .iter()
+                    .any(|t| quantity::contains_words(t, name))
+            })
+        })
+        .collect()
+}
+
+/// The refusal for a question about names the wiki does not have, with the pages found nearby
+/// (so the asker sees what the wiki does cover).
+pub fn names_not_found(absent: &[String], shown: &[Citation]) -> String {
+    let mut text = format!(
+        "The wiki does not say: no page found mentions {}.",
+        absent.join(" or ")
+    );
+    let mut titles: Vec<&str> = Vec::new();
+    for c in shown {
+        if !c.title.is_empty() && !titles.contains(&c.title.as_str()) {
+            titles.push(&c.title);
+        }
+    }
+    if !titles.is_empty() {
+        text.push_str(&format!(
+            " The nearest pages are: {}.",
+            titles.into_iter().take(3).collect::<Vec<_>>().join("; ")
+        ));
+    }
+    text
+}
+
+pub fn check(text: &str, shown: &[Citation]) -> Checked {
+    let mut cited: Vec<usize> = Vec::new();
+    let mut notes = Vec::new();
+    let out = quantity::replace_citations(text, false, |ns| {
+        let valid: Vec<usize> = ns
+            .iter()
+            .copied()
+            .filter(|n| *n >= 1 && *n <= shown.len())
+            .collect();
+        for n in ns {
+            if !valid.contains(n) {
+                notes.push(format!("removed citation [{n}]: no such evidence"));
+            }
+        }
+        for n in &valid {
+            if !cited.contains(n) {
+                cited.push(*n);
+            }
+        }
+        valid.iter().map(|n| format!("[{n}]")).collect()
+    });
+    let text = tidy_spaces(&out);
+    let (text, added) = attribute(&text, shown);
+    for n in added {
+        if !cited.contains(&n) {
+            cited.push(n);
+        }
+    }
+    // Unanswered: the refusal sentence comes first, or every sentence is a refusal. A partial
+    // answer ("X is 12 weeks. The wiki does not say Y.") is an answer.
+    let refused = text.to_lowercase().starts_with("the wiki does not say")
+        || split_sentences(&text)
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .all(|s| is_refusal(s));
+    if refused {
+        return Checked {
+            text,
+            citations: Vec::new(),
+            answered: false,
+            notes,
+        };
+    }
+    if cited.is_empty() {
+        notes.push("the answer cites no evidence".into());
+    }
+    Checked {
+        citations: cited
+            .iter()
+            .filter_map(|n| shown.get(n - 1).cloned())
+            .collect(),
+        text,
+        answered: true,
+        notes,
+    }
+}
+
+pub(super) fn is_refusal(sentence: &str) -> bool {
+    let lower = sentence.to_lowercase();
+    [
+        "does not say",
+        "doesn't say",
+        "no information",
+        "not mentioned",
+        "does not mention",
+        "does not cover",
+        "not stated",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+}
+
+/// Sentences the model left uncited get the evidence that states their numbers (or, without
+/// numbers, the passage sharing most of their words): a citation is only ever added where the
+/// passage really contains what the sentence says.
+pub(super) fn attribute(text: &str, shown: &[Citation]) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut added = Vec::new();
+    for sentence in split_sentences(text) {
+        let trimmed = sentence.trim_end();
+        let has_marker = trimmed.contains('[') && trimmed.contains(']');
+        let mut found: Vec<usize> = Vec::new();
+        if !has_marker && !trimmed.is_empty() && !is_refusal(trimmed) {
+            let numbers: Vec<f64> =
+                quantity::numbers_in(&quantity::without_numbered_names(trimmed))
+                    .into_iter()
+                    .filter(|x| x.abs() >= 1.0)
+                    .collect();
+            for x in &numbers {
+                if let Some(c) = shown.iter().find(|c| {
+                    quantity::numbers_in(&c.text)
+                        .iter()
+                        .any(|y| (x - y).abs() < 1e-9)
+                }) && !found.contains(&c.n)
+                {
+                    found.push(c.n);
+                }
+            }
+            if numbers.is_empty() {
+                let words = content_words(trimmed);
+                let best = shown
+                    .iter()
+                    .map(|c| {
+                        let cw = content_words(&c.text);
+                        let hit = words.iter().filter(|w| cw.contains(w)).count();
+                        (hit, c.n)
+                    })
+                    .max_by_key(|(hit, n)| (*hit, std::cmp::Reverse(*n)));
+                if let Some((hit, n)) = best
+                    && words.len() >= 2
+                    && hit * 2 >= words.len()
+                {
+                    found.push(n);
+                }
+            }
+        }
+        if found.is_empty() {
+            out.push_str(sentence);
+            continue;
+        }
+        // Put the markers before the sentence's closing punctuation.
+        let body = trimmed.trim_end_matches(['.', '!', '?']);
+        let end = &trimmed[body.len()..];
+        let tail = &sentence[trimmed.len()..];
+        let marks: String = found.iter().map(|n| format!("[{n}]")).collect();
+        out.push_str(&format!("{body} {marks}{end}{tail}"));
+        added.extend(found);
+    }
+    (out, added)
+}
+
+/// Splits after ". ", "! ", "? " and newlines, keeping the separators with the sentence.
+pub(super) fn split_sentences(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    for i in 0..bytes.len() {
+        let end_mark = matches!(bytes[i], b'.' | b'!' | b'?')
+            && bytes.get(i + 1).is_none_or(|b| b.is_ascii_whitespace())
+            && !(bytes[i] == b'.'
+                && i > 0
+                && bytes[i - 1].is_ascii_digit()
+                && bytes.get(i + 1).is_some_and(|b| b.is_ascii_digit()));
+        if end_mark || bytes[i] == b'\n' {
+            let mut j = i + 1;
+            while j < bytes.len() && bytes[j] == b' ' {
+                j += 1;
+            }
+            parts.push(&text[start..j]);
+            start = j;
+        }
+    }
+    if start < text.len() {
+        parts.push(&text[start..]);
+    }
+    parts
+}
+
+pub(super) fn content_words(text: &str) -> Vec<String> {
+    const STOP: &[&str] = &[
+        "the", "and", "that", "this", "with", "from", "have", "your", "they", "their", "there",
+        "which", "what", "when", "will", "does", "about", "into", "than", "then", "were", "been",
+        "also", "only", "each", "wiki",
+    ];
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 4 && !STOP.contains(w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Collapses the double spaces left where a marker was removed.
+pub(super) fn tidy_spaces(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev_space = false;
+    for c in s.trim().chars() {
+        if c == ' ' && prev_space {
+            continue;
+        }
+        prev_space = c == ' ';
+        out.push(c);
+    }
+    out.replace(" .", ".").replace(" ,", ",")
+}

@@ -1,0 +1,351 @@
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::check::*;
+use super::evidence::*;
+use super::*;
+use crate::agent::executor::{Evidence, EvidenceSet, StepOutput};
+
+fn shown(n: usize) -> Vec<Citation> {
+    (1..=n)
+        .map(|i| Citation {
+            n: i,
+            source: format!("p{i}.md"),
+            heading: "h".into(),
+            title: "t".into(),
+            text: String::new(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_question_about_a_name_no_passage_has_is_refused_with_the_pages_nearby() {
+    let ev = |title: &str, text: &str| Evidence {
+        source: "p.md".into(),
+        heading: title.into(),
+        title: title.into(),
+        text: text.into(),
+        chunk_index: 0,
+    };
+    let found = [
+        ev("Orbit 4 spec", "The Orbit 4 costs $1,199."),
+        ev("Lineup", "Orbit 3 and Orbit 4 are sold now."),
+    ];
+    assert!(absent_names("How much does the Orbit 4 cost?", &found).is_empty());
+    // "Orbit 40" is not "Orbit 4"; "In 4 days" is a figure, not a name.
+    assert_eq!(
+        absent_names("How much will the Orbit 5 cost, and the Orbit 40?", &found),
+        vec!["Orbit 5".to_string(), "Orbit 40".to_string()]
+    );
+    assert!(absent_names("Can I return it In 4 days?", &found).is_empty());
+    let mut near = shown(2);
+    near[0].title = "Orbit 4 spec".into();
+    near[1].title = "Lineup".into();
+    let text = names_not_found(&["Orbit 5".into()], &near);
+    assert_eq!(
+        text,
+        "The wiki does not say: no page found mentions Orbit 5. The nearest pages are: \
+         Orbit 4 spec; Lineup."
+    );
+    let checked = check(&text, &near);
+    assert!(!checked.answered);
+    assert!(checked.citations.is_empty());
+}
+
+/// The seed example's plan after execution: two searches, two extractions, a comparison.
+fn seed_prepared() -> Prepared {
+    use crate::agent::executor::CompareRow;
+    use crate::agent::plan::{Plan, Step, validate};
+    use crate::search::Hit;
+    use crate::tools::compare::{CompareArgs, Quantity, compare};
+    let step = |id: &str, tool: &str, args: Value, deps: &[&str]| Step {
+        id: id.into(),
+        tool: tool.into(),
+        args,
+        depends_on: deps.iter().map(|d| d.to_string()).collect(),
+    };
+    let fields = json!({"fields": [
+        {"name": "battery_hours", "type": "number", "unit": "hours", "description": "battery"},
+        {"name": "price", "type": "number", "unit": "USD", "description": "price"}]});
+    let mut e1 = fields.clone();
+    e1["from"] = json!(["s1"]);
+    let mut e2 = fields;
+    e2["from"] = json!(["s2"]);
+    let plan = validate(
+        &Plan {
+            steps: vec![
+                step("s1", "search", json!({"query": "Orbit 3"}), &[]),
+                step("s2", "search", json!({"query": "Orbit 4"}), &[]),
+                step("s3", "extract", e1, &["s1"]),
+                step("s4", "extract", e2, &["s2"]),
+                step(
+                    "s5",
+                    "compare",
+                    json!({"a": "s3", "b": "s4"}),
+                    &["s3", "s4"],
+                ),
+            ],
+        },
+        8,
+    )
+    .unwrap();
+    let evidence = EvidenceSet::default();
+    let hit = |source: &str, text: &str| Hit {
+        score: 1.0,
+        source: source.into(),
+        heading: "Specs".into(),
+        text: text.into(),
+        title: source.into(),
+        chunk_index: 0,
+    };
+    let a = evidence.add(&hit(
+        "products/orbit-3.md",
+        "Battery 14 hours, price $1,349",
+    ));
+    let b = evidence.add(&hit(
+        "products/orbit-4.md",
+        "Battery 19 hours, price $1,199",
+    ));
+    let row = |field: &str, x: f64, y: f64, unit: &str| CompareRow {
+        field: field.into(),
+        a_label: format!("Orbit 3 {field}"),
+        b_label: format!("Orbit 4 {field}"),
+        result: compare(&CompareArgs {
+            a: Quantity {
+                label: "Orbit 3".into(),
+                value: x,
+                unit: Some(unit.into()),
+            },
+            b: Quantity {
+                label: "Orbit 4".into(),
+                value: y,
+                unit: Some(unit.into()),
+            },
+        })
+        .unwrap(),
+        evidence: vec![a, b],
+    };
+    let mut outputs = BTreeMap::new();
+    outputs.insert(
+        "s5".to_string(),
+        StepOutput::Compare {
+            rows: vec![
+                row("battery_hours", 14.0, 19.0, "hours"),
+                row("price", 1349.0, 1199.0, "USD"),
+            ],
+        },
+    );
+    prepare(&plan, &outputs, &evidence, 6, 400)
+}
+
+#[test]
+fn computed_differences_the_answer_left_out_are_added_with_citations() {
+    let p = seed_prepared();
+    assert_eq!(p.computed.len(), 2);
+    assert!(
+        p.facts_text
+            .contains("Orbit 4 battery_hours minus Orbit 3 battery_hours = 5 hours (+35.71%);"),
+        "{}",
+        p.facts_text
+    );
+    assert!(
+        p.computed[0]
+            .sentence
+            .starts_with("Battery hours: Orbit 4 19 hours"),
+        "{:?}",
+        p.computed
+    );
+    // The small model restated the inputs and dropped the differences.
+    let (text, notes) = complete(
+        "The Orbit 3 lasts 14 hours and costs $1,349 [1]; the Orbit 4 lasts 19 hours and costs $1,199 [2].",
+        &p.computed,
+    );
+    assert!(
+        text.contains("a difference of 5 hours (Orbit 4 higher, +35.71%) [1][2]."),
+        "{text}"
+    );
+    assert!(
+        text.contains("a difference of 150 USD (Orbit 4 lower, -11.12%) [1][2]."),
+        "{text}"
+    );
+    assert_eq!(notes.len(), 1);
+    // Every marker the sentences carry is valid evidence.
+    let checked = check(&text, &p.shown);
+    assert!(
+        checked.notes.iter().all(|n| !n.contains("removed")),
+        "{:?}",
+        checked.notes
+    );
+    assert_eq!(checked.citations.len(), 2);
+}
+
+#[test]
+fn an_answer_that_states_the_results_is_left_alone_and_a_refusal_is_replaced() {
+    let p = seed_prepared();
+    let said = "The Orbit 4 lasts 19 hours, 5 more than the Orbit 3's 14, and costs $1,199, \
+                $150 less than the Orbit 3's $1,349 [1][2].";
+    assert_eq!(complete(said, &p.computed), (said.to_string(), Vec::new()));
+    // The difference alone is not the comparison: the two values are added.
+    let (text, _) = complete(
+        "The Orbit 4 lasts 5 hours longer and costs $150 less [1][2].",
+        &p.computed,
+    );
+    assert!(
+        text.contains("Orbit 4 19 hours against Orbit 3 14 hours"),
+        "{text}"
+    );
+    let (text, _) = complete(NOT_IN_WIKI, &p.computed);
+    assert!(!text.contains("does not say"), "{text}");
+    assert!(
+        text.starts_with("Battery hours:") && text.contains("Price:"),
+        "{text}"
+    );
+    assert!(check(&text, &p.shown).answered);
+    assert_eq!(complete("Anything.", &[]).0, "Anything.");
+}
+
+#[test]
+fn uncited_sentences_get_the_passage_that_states_them() {
+    let mut ev = shown(2);
+    ev[0].text = "Orbit 3: Battery life | 14 hours | price $1,349".into();
+    ev[1].text = "Nadir Optics makes the Orbit 4 panels; lead time 12 weeks.".into();
+    let c = check(
+        "Orbit 3 lasts 14 hours. Nadir Optics makes the panels. It is great.",
+        &ev,
+    );
+    assert_eq!(
+        c.text,
+        "Orbit 3 lasts 14 hours [1]. Nadir Optics makes the panels [2]. It is great."
+    );
+    assert_eq!(c.citations.len(), 2);
+    // A number no passage states gets no citation.
+    let c = check("It costs $999.", &ev);
+    assert!(c.citations.is_empty());
+}
+
+#[test]
+fn keeps_valid_citations_and_drops_invented_ones() {
+    let c = check(
+        "Orbit 4 lasts 19 hours [2] and costs $1,199 [2][7]. Orbit 3 [1, 9].",
+        &shown(2),
+    );
+    assert_eq!(
+        c.text,
+        "Orbit 4 lasts 19 hours [2] and costs $1,199 [2]. Orbit 3 [1]."
+    );
+    assert_eq!(
+        c.citations.iter().map(|c| c.n).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    assert!(c.answered);
+    assert_eq!(c.notes.len(), 2);
+    let plain = check("Look at [the page] for more.", &shown(1));
+    assert_eq!(plain.text, "Look at [the page] for more.");
+}
+
+#[test]
+fn drafts_are_settled_against_the_evidence() {
+    let mut ev = shown(2);
+    ev[0].text = "| Protocol / port | **UDP 51820** |".into();
+    ev[1].text = "Tether to your phone.".into();
+    let draft = |quotes: Vec<(usize, &str)>, answer: &str| Draft {
+        quotes: quotes
+            .into_iter()
+            .map(|(evidence, q)| DraftQuote {
+                evidence,
+                quote: q.into(),
+            })
+            .collect(),
+        answer: answer.into(),
+    };
+    // A quote attributed to the wrong passage counts for the right one.
+    let (text, _) = settle(
+        &draft(vec![(2, "UDP 51820")], "Open UDP 51820."),
+        &ev,
+        false,
+    );
+    assert_eq!(text, "Open UDP 51820 [1].");
+    // Markdown and table bars in the passage do not fail a faithful quote.
+    let (text, _) = settle(
+        &draft(vec![(1, "Protocol / port UDP 51820")], "UDP 51820 [1]."),
+        &ev,
+        false,
+    );
+    assert_eq!(text, "UDP 51820 [1].");
+    // An invented quote: the wiki does not say, whatever the answer claims.
+    let (text, notes) = settle(
+        &draft(vec![(1, "TCP 443")], "Open TCP 443 [1]."),
+        &ev,
+        false,
+    );
+    assert_eq!(text, NOT_IN_WIKI);
+    assert_eq!(notes.len(), 1);
+    // The note says a quote was dropped without repeating it (it may be injected text).
+    assert!(
+        notes[0].contains("[1]") && !notes[0].contains("TCP 443"),
+        "{notes:?}"
+    );
+    // A refusal despite a verified quote becomes the quote.
+    let (text, _) = settle(
+        &draft(vec![(1, "UDP 51820")], "The wiki does not say."),
+        &ev,
+        false,
+    );
+    assert_eq!(text, "The wiki says: \"UDP 51820\" [1].");
+    // No quotes, but every number of the answer is stated by the evidence: it stands.
+    let (text, notes) = settle(&draft(vec![], "Open UDP port 51820."), &ev, false);
+    assert_eq!(text, "Open UDP port 51820.");
+    assert_eq!(notes.len(), 1);
+    // No quotes and a number no passage states, or no number to check: not in the wiki.
+    let (text, _) = settle(&draft(vec![], "Open UDP port 51821."), &ev, false);
+    assert_eq!(text, NOT_IN_WIKI);
+    let (text, _) = settle(&draft(vec![], "Tether to your phone."), &ev, false);
+    assert_eq!(text, NOT_IN_WIKI);
+    // A stated figure given for a model the evidence does not name: not in the wiki.
+    let (text, _) = settle(&draft(vec![], "Orbit 5 uses UDP 51820."), &ev, false);
+    assert_eq!(text, NOT_IN_WIKI);
+    // The number of a name is not a figure.
+    ev[1].text = "Orbit 3 is discontinued.".into();
+    let (text, _) = settle(
+        &draft(vec![], "The Orbit 3 band is the top one."),
+        &ev,
+        false,
+    );
+    assert_eq!(text, NOT_IN_WIKI);
+    // Computed facts stand on their own.
+    let (text, _) = settle(&draft(vec![], "It is 5 hours longer [1]."), &ev, true);
+    assert_eq!(text, "It is 5 hours longer [1].");
+}
+
+#[test]
+fn refusals_are_marked_unanswered() {
+    let c = check("The wiki does not say.", &shown(3));
+    assert!(!c.answered);
+    assert!(c.citations.is_empty());
+    let c = check("The evidence does not mention a door code.", &shown(3));
+    assert!(!c.answered);
+    // A page that says something is not published yet states a fact: that is an answer.
+    let c = check("The new rate is not published until May [1].", &shown(3));
+    assert!(c.answered);
+    let mut ev = shown(1);
+    ev[0].text = "Nadir Optics: standard lead time 12 weeks.".into();
+    let partial = check(
+        "The lead time is 12 weeks. The wiki does not say who pays.",
+        &ev,
+    );
+    assert!(partial.answered, "a partial answer is an answer");
+    assert_eq!(
+        partial.text,
+        "The lead time is 12 weeks [1]. The wiki does not say who pays."
+    );
+    let uncited = check("It is 12 weeks.", &shown(1));
+    assert!(uncited.citations.is_empty());
+    assert!(uncited.answered);
+    assert!(
+        uncited
+            .notes
+            .iter()
+            .any(|n| n.contains("cites no evidence"))
+    );
+}
