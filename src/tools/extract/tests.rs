@@ -1,0 +1,205 @@
+use super::focus::field_words;
+use super::*;
+use crate::providers::llm::fake::{MockTurn, ScriptedModel};
+
+fn args() -> ExtractArgs {
+    ExtractArgs {
+        passages: vec![
+            Passage {
+                id: "p1".into(),
+                text: "Orbit 4 is rated for **19 hours** of field use. Price (MSRP, USD): $1,199."
+                    .into(),
+            },
+            Passage {
+                id: "p2".into(),
+                text: "The VPN uses UDP 51820.".into(),
+            },
+        ],
+        fields: vec![
+            FieldSpec {
+                name: "battery_hours".into(),
+                kind: FieldKind::Number,
+                unit: Some("hours".into()),
+                description: "battery life".into(),
+            },
+            FieldSpec {
+                name: "price".into(),
+                kind: FieldKind::Number,
+                unit: Some("USD".into()),
+                description: "list price".into(),
+            },
+        ],
+    }
+}
+
+#[test]
+fn focus_keeps_the_lines_about_the_fields() {
+    let table = "Orbit 3 > Overview > Spec table:\n\n| Spec | Orbit 3 |\n|------|--------|\n\
+                 | Model number | PT3-1025 |\n| Battery life | 14 hours |\n\
+                 | Price (MSRP, USD) | $1,349 |\n| Weight | 1,140 g |\n| Display | 10.1-inch |";
+    let fields = args().fields;
+    let focused = focus(table, &fields);
+    assert_eq!(
+        focused,
+        "Orbit 3 > Overview > Spec table:\n| Spec | Orbit 3 |\n| Battery life | 14 hours |\n\
+         | Price (MSRP, USD) | $1,349 |"
+    );
+    // A word inside another word is no match: a passage about something else stays
+    // whole, so the model sees there is nothing to extract.
+    let vpn = "VPN > Settings:\n| Setting | Value |\n|---|---|\n| MTU | 1380 |\n\
+               | Peer key lifetime | 180 days |";
+    assert_eq!(focus(vpn, &fields), vpn);
+    // Nothing about the fields, or too short to bother: the passage stays whole.
+    let other = "Office\nThe VPN uses UDP 51820.\nPort 443 too.\nAsk IT.";
+    assert_eq!(focus(other, &fields), other);
+    assert_eq!(focus("a\nb", &fields), "a\nb");
+    // Names and units first; descriptions (without proper names and function words) only
+    // where no line has a name's word.
+    let lead = [FieldSpec {
+        name: "lead_time".into(),
+        kind: FieldKind::Number,
+        unit: Some("weeks".into()),
+        description: "lead time of the Nadir LX-104B panel".into(),
+    }];
+    assert_eq!(field_words(&lead, false), ["lead", "time", "weeks"]);
+    assert_eq!(field_words(&lead, true), ["lead", "time", "panel"]);
+    let panel = "Parts\nScreens come from one supplier.\nThe panel ships in 12 weeks.\nAsk IT.";
+    assert_eq!(focus(panel, &lead), "Parts\nThe panel ships in 12 weeks.");
+    let by_description = "Parts\nScreens come from one supplier.\nOne panel per box.\nAsk IT.";
+    assert_eq!(focus(by_description, &lead), "Parts\nOne panel per box.");
+}
+
+fn tool(turns: Vec<&str>) -> (ExtractTool, Arc<ScriptedModel>) {
+    let model = Arc::new(ScriptedModel::new(
+        turns
+            .into_iter()
+            .map(|t| MockTurn::Text(t.into()))
+            .collect(),
+    ));
+    (ExtractTool::new(model.clone()), model)
+}
+
+#[tokio::test]
+async fn verified_values_pass_and_units_normalise() {
+    let (tool, model) = tool(vec![
+        r#"{"battery_hours":{"passage":"p1","quote":"rated for 19 hours","value":19,"unit":"hours"},
+            "price":{"passage":"p1","quote":"$1,199","value":1199,"unit":"$"}}"#,
+    ]);
+    let (x, calls) = tool.extract(&args()).await.unwrap();
+    assert_eq!(calls.len(), 1);
+    let b = x.values["battery_hours"].as_ref().unwrap();
+    assert_eq!(
+        (b.value.clone(), b.unit.as_deref()),
+        (json!(19.0), Some("hours"))
+    );
+    let p = x.values["price"].as_ref().unwrap();
+    assert_eq!(
+        (p.value.clone(), p.unit.as_deref()),
+        (json!(1199.0), Some("USD"))
+    );
+    // The schema the decoder got restricts passage ids to the given ones.
+    let seen = model.seen.lock().unwrap();
+    let schema = &seen[0].schema.as_ref().unwrap().schema;
+    assert_eq!(
+        schema["properties"]["price"]["properties"]["passage"]["enum"],
+        json!(["p1", "p2", "none"])
+    );
+}
+
+#[tokio::test]
+async fn invented_value_gets_one_correction_then_is_dropped() {
+    let invented = r#"{"battery_hours":{"passage":"p2","quote":"UDP 51820","value":24,"unit":"hours"},"price":{"passage":"none","quote":"","value":0,"unit":""}}"#;
+    let (tool, model) = tool(vec![invented, invented]);
+    let (x, calls) = tool.extract(&args()).await.unwrap();
+    assert_eq!(calls.len(), 2, "one retry");
+    assert_eq!(x.values["battery_hours"], None);
+    assert_eq!(x.values["price"], None);
+    assert!(x.notes[0].contains("unverifiable"), "{:?}", x.notes);
+    let correction = model.last_message(1);
+    assert!(correction.contains("battery_hours"), "{correction}");
+}
+
+#[tokio::test]
+async fn fabricated_quote_is_caught_and_the_retry_can_fix_it() {
+    let (tool, _) = tool(vec![
+        r#"{"battery_hours":{"passage":"p1","quote":"lasts 20 hours","value":20,"unit":"hours"},"price":null}"#,
+        r#"{"battery_hours":{"passage":"p1","quote":"19 hours","value":19,"unit":"hours"},"price":null}"#,
+    ]);
+    let (x, _) = tool.extract(&args()).await.unwrap();
+    assert_eq!(
+        x.values["battery_hours"].as_ref().unwrap().value,
+        json!(19.0)
+    );
+}
+
+#[tokio::test]
+async fn a_value_in_the_wrong_kind_of_unit_is_another_fact() {
+    // A price offered as battery life (hours) is sent back, then dropped.
+    let wrong = r#"{"battery_hours":{"passage":"p1","quote":"$1,199","value":1199,"unit":"USD"},"price":null}"#;
+    let (tool, model) = tool(vec![wrong, wrong]);
+    let (x, _) = tool.extract(&args()).await.unwrap();
+    assert_eq!(x.values["battery_hours"], None);
+    let correction = model.last_message(1);
+    assert!(correction.contains("measured in hours"), "{correction}");
+}
+
+#[tokio::test]
+async fn the_passage_holding_the_quote_wins_over_the_id_given() {
+    let (tool, _) = tool(vec![
+        r#"{"battery_hours":{"passage":"none","quote":"rated for **19 hours**","value":19,"unit":"hours"},"price":{"passage":"p2","quote":"$1,199","value":1199,"unit":"USD"}}"#,
+    ]);
+    let (x, calls) = tool.extract(&args()).await.unwrap();
+    assert_eq!(calls.len(), 1, "no correction round needed");
+    assert_eq!(x.values["battery_hours"].as_ref().unwrap().passage, "p1");
+    assert_eq!(x.values["price"].as_ref().unwrap().passage, "p1");
+}
+
+#[tokio::test]
+async fn a_right_number_with_a_wrong_quote_is_quoted_from_its_line() {
+    let (tool, _) = tool(vec![
+        r#"{"battery_hours":{"passage":"p1","quote":"The box contains a charger","value":19,"unit":"hours"},"price":null}"#,
+    ]);
+    let (x, calls) = tool.extract(&args()).await.unwrap();
+    assert_eq!(calls.len(), 1);
+    let b = x.values["battery_hours"].as_ref().unwrap();
+    assert_eq!(b.passage, "p1");
+    assert!(b.quote.contains("19 hours"), "{}", b.quote);
+    // A number no passage states next to that unit stays unverifiable.
+    let (tool, _) = tool_with(vec![
+        r#"{"battery_hours":{"passage":"p1","quote":"x","value":21,"unit":"hours"},"price":null}"#,
+        r#"{"battery_hours":null,"price":null}"#,
+    ]);
+    let (x, _) = tool.extract(&args()).await.unwrap();
+    assert_eq!(x.values["battery_hours"], None);
+}
+
+fn tool_with(turns: Vec<&str>) -> (ExtractTool, Arc<ScriptedModel>) {
+    tool(turns)
+}
+
+#[test]
+fn minutes_convert_to_hours_and_mismatches_are_noted() {
+    let mut notes = Vec::new();
+    let field = &args().fields[0];
+    let raw = RawValue {
+        passage: "p".into(),
+        quote: "90 minutes".into(),
+        value: json!(90),
+        unit: Some("minutes".into()),
+    };
+    let out = normalise(field, raw, &mut notes);
+    assert_eq!(out.value, json!(1.5));
+    assert_eq!(out.unit.as_deref(), Some("hours"));
+    assert_eq!(notes.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_args_are_rejected_before_any_model_call() {
+    let (tool, model) = tool(vec![]);
+    let mut a = args();
+    a.fields[1].name = "battery_hours".into();
+    assert!(tool.extract(&a).await.is_err());
+    a.passages.clear();
+    assert!(tool.extract(&a).await.is_err());
+    assert!(model.seen.lock().unwrap().is_empty());
+}

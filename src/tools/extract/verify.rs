@@ -1,0 +1,146 @@
+//! A value is kept only when its quote is in the passage it names and its figure is in the
+//! quote.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::dates;
+use crate::quantity::{self, numbers_in};
+
+use super::units::unit_info;
+use super::*;
+
+/// Small models sometimes quote a passage exactly but name the wrong one (or "none"): the
+/// passage that really contains the quote wins. A value whose quote is in no passage keeps
+/// the id it was given (and fails verification), and "none" without a findable quote means
+/// the passages do not state the value.
+pub(super) fn locate(passages: &[Passage], mut v: RawValue) -> Option<RawValue> {
+    let quote = flatten(&v.quote);
+    let stated = passages
+        .iter()
+        .find(|p| p.id == v.passage)
+        .is_some_and(|p| flatten(&p.text).contains(&quote));
+    if !quote.is_empty()
+        && !stated
+        && let Some(p) = passages.iter().find(|p| flatten(&p.text).contains(&quote))
+    {
+        v.passage = p.id.clone();
+    }
+    // The right number with a quote that does not hold it: find the passage line that states
+    // that number with its unit, and quote that line instead.
+    if let Some(x) = v.value.as_f64()
+        && !numbers_in(&v.quote).iter().any(|q| (q - x).abs() < 1e-9)
+        && let Some((id, line)) = value_line(passages, x, v.unit.as_deref())
+    {
+        v.passage = id;
+        v.quote = line;
+    }
+    (v.passage != NONE).then_some(v)
+}
+
+/// The first passage line (table row or sentence) stating `x` next to its unit.
+pub(super) fn value_line(
+    passages: &[Passage],
+    x: f64,
+    unit: Option<&str>,
+) -> Option<(String, String)> {
+    let unit = unit?.trim().to_lowercase();
+    if unit.is_empty() {
+        return None;
+    }
+    let dimension = unit_info(&unit).map(|(d, _)| d);
+    for p in passages {
+        for line in p.text.split(['\n', ';']).flat_map(|l| l.split(". ")) {
+            let lower = line.to_lowercase();
+            let has_number = numbers_in(line).iter().any(|y| (x - y).abs() < 1e-9);
+            let has_unit = lower.contains(&unit)
+                || (dimension == Some("currency usd") && line.contains('$'))
+                || lower
+                    .split(|c: char| !c.is_alphanumeric())
+                    .any(|w| dimension.is_some() && unit_info(w).map(|(d, _)| d) == dimension);
+            if has_number && has_unit {
+                let line: String = line.trim().chars().take(QUOTE_MAX as usize).collect();
+                return Some((p.id.clone(), line));
+            }
+        }
+    }
+    None
+}
+
+/// Lowercases and collapses whitespace and Markdown emphasis, for quote matching.
+/// Text as compared for quotes: markdown emphasis dropped, whitespace collapsed, lowercase.
+pub fn flatten(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '*' | '`' | '_'))
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// Fields whose value is not backed by its passage, with the reason.
+pub(in crate::tools) fn check(
+    passages: &[Passage],
+    fields: &[FieldSpec],
+    raw: &BTreeMap<String, Option<RawValue>>,
+) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for f in fields {
+        let Some(Some(v)) = raw.get(&f.name) else {
+            continue;
+        };
+        let Some(passage) = passages.iter().find(|p| p.id == v.passage) else {
+            problems.push((
+                f.name.clone(),
+                format!("unknown passage id {:?}", v.passage),
+            ));
+            continue;
+        };
+        let text = flatten(&passage.text);
+        let quote = flatten(&v.quote);
+        if quote.is_empty() || !text.contains(&quote) {
+            problems.push((
+                f.name.clone(),
+                format!("the quote {:?} is not in passage {}", v.quote, v.passage),
+            ));
+            continue;
+        }
+        let ok = match (f.kind, &v.value) {
+            (FieldKind::Number, Value::Number(n)) => n.as_f64().is_some_and(|x| {
+                numbers_in(&v.quote)
+                    .iter()
+                    .any(|q| (q - x).abs() <= 1e-9 * x.abs().max(1.0))
+            }),
+            (FieldKind::Text, Value::String(s)) => {
+                !s.trim().is_empty() && text.contains(&flatten(s))
+            }
+            (FieldKind::Boolean, Value::Bool(_)) => true,
+            (FieldKind::Date, Value::String(s)) => {
+                dates::parse_iso(s).is_some_and(|d| dates::dates_in(&v.quote).contains(&d))
+            }
+            _ => false,
+        };
+        if !ok {
+            problems.push((
+                f.name.clone(),
+                format!("the value {} does not appear in the quote", v.value),
+            ));
+            continue;
+        }
+        // A value in another kind of unit (a price where hours were asked) is another fact.
+        if let (Some(want), Some(have)) = (&f.unit, &v.unit)
+            && quantity::different_kinds(want, have)
+        {
+            problems.push((
+                f.name.clone(),
+                format!(
+                    "the value is in {have}, but {} is measured in {want}",
+                    f.name
+                ),
+            ));
+        }
+    }
+    problems
+}
