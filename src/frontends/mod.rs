@@ -6,7 +6,6 @@ pub mod memory;
 pub mod slack;
 pub mod tasks;
 pub mod telegram;
-pub mod telegram_format;
 pub mod web;
 
 /// An answerer that never answers, for front-end tests that only look at routing and access.

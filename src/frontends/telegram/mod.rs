@@ -3,6 +3,8 @@
 //! one polite refusal and nothing more. Private messages are questions; in groups only
 //! mentions, replies to the bot and commands are. Each chat has its own memory (/reset).
 
+pub mod format;
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +20,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::memory::Conversations;
 use super::tasks::Tasks;
-use super::telegram_format as format;
 use crate::agent::{Answerer, AskRequest, Silent};
 use crate::config::{AccessConfig, TelegramConfig};
 use crate::providers::store::Access;
