@@ -3,6 +3,7 @@
 //! [`all`]: every figure next to its peer, in one run.
 
 pub mod all;
+pub mod print;
 
 use std::path::Path;
 use std::time::Instant;

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use skiff::app::App;
 use skiff::bench::all::AllOptions;
+use skiff::bench::print;
 use skiff::config::Config;
 use skiff::eval::Kind;
 use skiff::frontends::cli;
@@ -126,7 +127,7 @@ pub async fn run(what: Command, config: Config, shutdown: CancellationToken) -> 
             let opts = options;
             let progress = cli::TerminalProgress::new("ingest");
             let result = skiff::bench::all::all_bench(&config, &opts, &progress, shutdown).await?;
-            show(json, &result, cli::print_all_bench)?;
+            show(json, &result, print::all)?;
         }
         Command::Ask {
             question,
@@ -139,7 +140,7 @@ pub async fn run(what: Command, config: Config, shutdown: CancellationToken) -> 
             };
             let app = App::build(config).await?;
             let figures = skiff::bench::ask_bench(&app, &question, runs, shutdown).await?;
-            show(json, &figures, cli::print_ask_bench)?;
+            show(json, &figures, print::ask)?;
         }
         Command::Serve {
             concurrency,
@@ -153,7 +154,7 @@ pub async fn run(what: Command, config: Config, shutdown: CancellationToken) -> 
             let app = Arc::new(App::build(config).await?);
             let figures =
                 skiff::bench::serve_bench(app, &questions, concurrency, rounds, shutdown).await?;
-            show(json, &figures, cli::print_serve_bench)?;
+            show(json, &figures, print::serve)?;
         }
         Command::Ingest {
             chunks,
@@ -169,7 +170,7 @@ pub async fn run(what: Command, config: Config, shutdown: CancellationToken) -> 
             let app = App::build(config).await?;
             let progress = cli::TerminalProgress::new("bench ingest");
             let figures = skiff::bench::ingest_bench(&app, &wiki, queries, &progress).await?;
-            show(json, &figures, cli::print_ingest_bench)?;
+            show(json, &figures, print::ingest)?;
         }
         Command::Llm {
             model,
@@ -180,7 +181,7 @@ pub async fn run(what: Command, config: Config, shutdown: CancellationToken) -> 
         } => {
             let figures =
                 skiff::bench::llm_bench(&config, &model, runs, max_tokens, &peer_python).await?;
-            show(json, &figures, cli::print_llm_bench)?;
+            show(json, &figures, print::llm)?;
         }
     }
     Ok(ExitCode::SUCCESS)
