@@ -140,9 +140,12 @@ pub(super) fn figures_all_stated(answer: &str, shown: &[Citation]) -> bool {
         .map(|c| quantity::numbers_in(&c.text))
         .collect();
     !figures.is_empty()
-        && figures
-            .iter()
-            .all(|x| stated.iter().flatten().any(|y| (x - y).abs() < 1e-9))
+        && figures.iter().all(|x| {
+            stated
+                .iter()
+                .flatten()
+                .any(|y| quantity::same(*x, *y, quantity::EXACT))
+        })
 }
 
 /// The checked answer: invalid citation markers removed, citations in order of first use.
@@ -283,7 +286,7 @@ pub(super) fn attribute(text: &str, shown: &[Citation]) -> (String, Vec<usize>) 
                 if let Some(c) = shown.iter().find(|c| {
                     quantity::numbers_in(&c.text)
                         .iter()
-                        .any(|y| (x - y).abs() < 1e-9)
+                        .any(|y| quantity::same(*x, *y, quantity::EXACT))
                 }) && !found.contains(&c.n)
                 {
                     found.push(c.n);

@@ -328,7 +328,7 @@ pub fn complete(text: &str, computed: &[Computed]) -> (String, Vec<String>) {
             !c.figures.iter().all(|f| {
                 stated
                     .iter()
-                    .any(|x| (x.abs() - f.abs()).abs() < 0.005 * f.abs().max(1.0))
+                    .any(|x| quantity::same(x.abs(), f.abs(), quantity::ROUNDED))
             })
         })
         .collect();

@@ -30,7 +30,9 @@ pub(super) fn locate(passages: &[Passage], mut v: RawValue) -> Option<RawValue> 
     // The right number with a quote that does not hold it: find the passage line that states
     // that number with its unit, and quote that line instead.
     if let Some(x) = v.value.as_f64()
-        && !numbers_in(&v.quote).iter().any(|q| (q - x).abs() < 1e-9)
+        && !numbers_in(&v.quote)
+            .iter()
+            .any(|q| quantity::same(*q, x, quantity::EXACT))
         && let Some((id, line)) = value_line(passages, x, v.unit.as_deref())
     {
         v.passage = id;
@@ -53,7 +55,9 @@ pub(super) fn value_line(
     for p in passages {
         for line in p.text.split(['\n', ';']).flat_map(|l| l.split(". ")) {
             let lower = line.to_lowercase();
-            let has_number = numbers_in(line).iter().any(|y| (x - y).abs() < 1e-9);
+            let has_number = numbers_in(line)
+                .iter()
+                .any(|y| quantity::same(x, *y, quantity::EXACT));
             let has_unit = lower.contains(&unit)
                 || (dimension == Some("currency usd") && line.contains('$'))
                 || lower
@@ -111,7 +115,7 @@ pub(in crate::tools) fn check(
             (FieldKind::Number, Value::Number(n)) => n.as_f64().is_some_and(|x| {
                 numbers_in(&v.quote)
                     .iter()
-                    .any(|q| (q - x).abs() <= 1e-9 * x.abs().max(1.0))
+                    .any(|q| quantity::same(*q, x, quantity::EXACT))
             }),
             (FieldKind::Text, Value::String(s)) => {
                 !s.trim().is_empty() && text.contains(&flatten(s))
