@@ -390,6 +390,10 @@ pub struct AgentConfig {
     /// "auto" routes simple questions straight to search + answer; "plan" always plans;
     /// "direct" never plans.
     pub route: RouteMode,
+    /// The date questions are answered on, YYYY-MM-DD ("last year", "how many days until");
+    /// "" (the default) is today's date by the clock. Set it to re-run an evaluation as of
+    /// the day its questions were written.
+    pub today: String,
 }
 
 impl Default for AgentConfig {
@@ -404,7 +408,21 @@ impl Default for AgentConfig {
             answer_max_tokens: 400,
             history_turns: 3,
             route: RouteMode::Auto,
+            today: String::new(),
         }
+    }
+}
+
+impl AgentConfig {
+    /// The day questions are answered on, as days since 1970-01-01 (UTC): `today`, or
+    /// the clock when it is empty.
+    pub fn today(&self) -> i64 {
+        crate::dates::parse_iso(&self.today).unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| (d.as_secs() / 86_400) as i64)
+                .unwrap_or(0)
+        })
     }
 }
 
@@ -942,6 +960,13 @@ impl AgentConfig {
                 "must be at least 16",
             ));
         }
+        if !self.today.is_empty() && crate::dates::parse_iso(&self.today).is_none() {
+            return Err(bad(
+                "agent.today",
+                &self.today,
+                "must be a date as YYYY-MM-DD, or \"\" for the clock",
+            ));
+        }
         Ok(())
     }
 }
@@ -1195,6 +1220,10 @@ mod tests {
                 "must be between 64 and 4096",
             ),
             ("[agent]\nmax_parallel = 0\n", "agent.max_parallel = 0"),
+            (
+                "[agent]\ntoday = \"5 May 2026\"\n",
+                "agent.today = 5 May 2026",
+            ),
             (
                 "[costs]\ncpu_core_hour_usd = -1.0\n",
                 "must be a price of 0 or more",

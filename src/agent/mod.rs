@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod plan;
 pub mod router;
 pub mod slots;
+mod snippet;
 pub mod standalone;
 pub mod synthesize;
 
@@ -41,6 +42,8 @@ const ANSWER_PASSAGES: usize = 5;
 const EXTRACT_PASSAGES: usize = 3;
 /// Pages listed for the planner.
 const PLANNER_PAGES: usize = 6;
+/// Characters of the snippet shown for each of those pages.
+const SNIPPET_CHARS: usize = 140;
 /// Tokens the planner may write: six facts and a formula fit in well under this.
 const PLAN_MAX_TOKENS: u32 = 400;
 
@@ -541,20 +544,28 @@ async fn planner_pages(app: &App, query: &str, access: &Access) -> Result<String
         access.clone(),
     )
     .await?;
-    let mut seen = Vec::new();
-    let mut lines = Vec::new();
-    for h in hits {
-        if seen.contains(&h.source) || seen.len() >= PLANNER_PAGES {
-            continue;
+    // The pages in rank order, each with every passage of it the search found.
+    let mut pages: Vec<(&search::Hit, Vec<&str>)> = Vec::new();
+    for h in &hits {
+        if let Some((_, passages)) = pages.iter_mut().find(|(p, _)| p.source == h.source) {
+            passages.push(&h.text);
+        } else if pages.len() < PLANNER_PAGES {
+            pages.push((h, vec![&h.text]));
         }
-        seen.push(h.source.clone());
-        lines.push(format!(
-            "- {} ({}): {}",
-            h.title,
-            h.source,
-            executor::clip(&h.text.replace('\n', " "), 100)
-        ));
     }
+    let passages: Vec<Vec<&str>> = pages.iter().map(|(_, p)| p.clone()).collect();
+    let snippets = snippet::best_sentences(query, &passages);
+    let mut lines: Vec<String> = pages
+        .iter()
+        .zip(snippets)
+        .map(|((h, _), best)| {
+            let text = match best {
+                Some(sentence) => executor::clip(sentence, SNIPPET_CHARS),
+                None => executor::clip(&h.text.replace('\n', " "), SNIPPET_CHARS),
+            };
+            format!("- {} ({}): {}", h.title, h.source, text)
+        })
+        .collect();
     if lines.is_empty() {
         lines.push("- (no page matched)".into());
     }
@@ -568,6 +579,8 @@ struct Planner<'a> {
     configured: String,
     max_steps: usize,
     timeout: Duration,
+    /// The day the question is asked on (agent.today), as YYYY-MM-DD.
+    today: String,
     ledger: &'a Ledger,
 }
 
@@ -590,6 +603,7 @@ impl<'a> Planner<'a> {
             &app.config.roles.planner,
             app.config.agent.max_steps,
             Duration::from_secs(app.config.agent.planner_timeout_secs),
+            crate::dates::format(app.config.agent.today()),
             ledger,
         ))
     }
@@ -599,6 +613,7 @@ impl<'a> Planner<'a> {
         configured: &str,
         max_steps: usize,
         timeout: Duration,
+        today: String,
         ledger: &'a Ledger,
     ) -> Self {
         Self {
@@ -606,6 +621,7 @@ impl<'a> Planner<'a> {
             configured: configured.to_string(),
             max_steps,
             timeout,
+            today,
             ledger,
         }
     }
@@ -618,10 +634,9 @@ impl<'a> Planner<'a> {
         failed: Option<(String, String)>,
     ) -> Planned {
         let mut problems = Vec::new();
-        let today = today();
         let messages = prompts::Plan {
             max_facts: slots::MAX_FACTS,
-            today: &today,
+            today: &self.today,
             history,
             pages,
             question,
@@ -729,15 +744,6 @@ impl<'a> Planner<'a> {
         self.ledger.model_call(step, &call, &self.configured);
         Ok(response.text)
     }
-}
-
-/// Today's date (UTC) as YYYY-MM-DD.
-fn today() -> String {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0) as i64;
-    crate::dates::format(days)
 }
 
 #[cfg(test)]

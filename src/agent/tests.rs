@@ -23,6 +23,9 @@ fn good_plan() -> String {
     slots("")
 }
 
+/// The day the planner is told it is (agent.today).
+const TODAY: &str = "2026-05-05";
+
 fn ledger() -> Ledger {
     Ledger::new(Prices::from_config(&Config::default()))
 }
@@ -30,7 +33,7 @@ fn ledger() -> Ledger {
 async fn plan_with(turns: Vec<MockTurn>, timeout: Duration) -> (Planned, Arc<ScriptedModel>) {
     let model = Arc::new(ScriptedModel::new(turns));
     let ledger = ledger();
-    let planner = Planner::with_model(model.clone(), "scripted", 8, timeout, &ledger);
+    let planner = Planner::with_model(model.clone(), "scripted", 8, timeout, TODAY.into(), &ledger);
     let planned = planner
         .plan(
             "How heavy is the Orbit 4?",
@@ -57,6 +60,11 @@ async fn the_planners_facts_become_the_plan() {
     assert!(schema["properties"]["things"].is_object(), "{schema}");
     assert!(schema["properties"]["facts"].is_object(), "{schema}");
     assert!(request.messages[0].content.contains("at most 6"));
+    assert!(
+        request.messages[1].content.contains(TODAY),
+        "{}",
+        request.messages[1].content
+    );
     assert!(
         request.messages[1]
             .content
@@ -175,6 +183,7 @@ async fn a_planner_timeout_falls_back() {
         "stalled",
         8,
         Duration::from_millis(50),
+        TODAY.into(),
         &ledger,
     );
     let planned = planner.plan("q", "", "", None).await;
@@ -196,6 +205,7 @@ async fn a_replan_shows_the_planner_its_failed_plan_and_the_error() {
         "scripted",
         8,
         Duration::from_secs(5),
+        TODAY.into(),
         &ledger,
     );
     let planned = planner

@@ -323,7 +323,7 @@ async fn interactive_chat_remembers_the_conversation() {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let mut child = bin()
         .arg("--config")
         .arg(&cfg)
         .arg("--data-dir")
@@ -433,7 +433,7 @@ async fn prompt_injection_attack_set() {
     let llama = LlamaServer::start(CHAT_MODEL, 2);
     let dir = tempfile::tempdir().unwrap();
     let cfg = crate::web::write_config(dir.path(), &llama);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let out = bin()
         .arg("--config")
         .arg(&cfg)
         .arg("--data-dir")

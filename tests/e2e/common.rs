@@ -17,13 +17,25 @@ pub fn knowledge() -> PathBuf {
     repo().join("knowledge")
 }
 
-/// `skiff --config <repo>/config.toml --data-dir DATA ARGS...`
+/// The day the sample wiki and its questions were written (agent.today in every test). Its
+/// pages say "this year's model" and "last year's model" as of 2026, so a question about
+/// them means that year, whatever day the tests run on.
+pub const AS_OF: &str = "2026-11-30";
+
+/// `skiff --config <repo>/config.toml --data-dir DATA ARGS...`, answering as of [`AS_OF`].
 pub fn skiff(data: &Path, args: &[&str]) -> Output {
     skiff_cmd(data, args).output().expect("run skiff")
 }
 
-pub fn skiff_cmd(data: &Path, args: &[&str]) -> Command {
+/// The `skiff` binary, answering as of [`AS_OF`].
+pub fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_skiff"));
+    cmd.env("SKIFF__AGENT__TODAY", AS_OF);
+    cmd
+}
+
+pub fn skiff_cmd(data: &Path, args: &[&str]) -> Command {
+    let mut cmd = bin();
     cmd.arg("--config")
         .arg(repo().join("config.toml"))
         .arg("--data-dir")
@@ -53,6 +65,7 @@ pub fn config(data: &Path) -> Config {
         .expect("shipped config loads")
         .config;
     c.store.data_dir = data.to_path_buf();
+    c.agent.today = AS_OF.into();
     c
 }
 

@@ -3,7 +3,7 @@
 use crate::common::*;
 
 fn search_with_config(cfg: &std::path::Path) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+    bin()
         .args(["--config", cfg.to_str().unwrap(), "search", "x"])
         .output()
         .unwrap()
@@ -65,7 +65,7 @@ fn missing_config_file_is_named_once_and_only_when_asked_for() {
     // The cause is shown once, not again as the error's source.
     assert_eq!(err.matches("No such file").count(), 1, "{err}");
     // Without --config, a missing config.toml in the working folder means the defaults.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let out = bin()
         .current_dir(dir.path())
         .args(["--data-dir", dir.path().to_str().unwrap(), "store", "info"])
         .output()

@@ -3,7 +3,7 @@
 //! Web API stub on loopback; forged, stale, unsigned, malformed and replayed requests refused.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -114,7 +114,7 @@ async fn slack_events_are_verified_and_answered_in_the_thread() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &llama);
     let (api, posts) = web_api_stub().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let mut child = bin()
         .arg("--config")
         .arg(&cfg)
         .arg("--data-dir")

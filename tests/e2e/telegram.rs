@@ -193,7 +193,7 @@ async fn telegram_bot_answers_allowlisted_users_and_refuses_others_once() {
         ),
     );
     let (api, stub) = start_stub().await;
-    let mut bot = Bot(Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let mut bot = Bot(bin()
         .arg("--config")
         .arg(&cfg)
         .arg("--data-dir")
@@ -335,7 +335,7 @@ async fn telegram_bot_answers_allowlisted_users_and_refuses_others_once() {
 }
 
 fn spawn_bot(cfg: &std::path::Path, data: &std::path::Path, api: &str) -> Bot {
-    Bot(Command::new(env!("CARGO_BIN_EXE_skiff"))
+    Bot(bin()
         .arg("--config")
         .arg(cfg)
         .arg("--data-dir")

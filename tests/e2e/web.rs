@@ -39,7 +39,7 @@ struct Served {
 
 impl Served {
     fn start(config: &Path, data: &Path, extra_env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_skiff"));
+        let mut cmd = bin();
         cmd.arg("--config")
             .arg(config)
             .arg("--data-dir")
@@ -517,7 +517,7 @@ async fn eval_report_is_written_and_shown_at_eval() {
     let cfg = write_config(dir.path(), &llama);
     let out_dir = data.path().join("eval");
     let questions = knowledge().join("questions.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+    let out = bin()
         .arg("--config")
         .arg(&cfg)
         .arg("--data-dir")
