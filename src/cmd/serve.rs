@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use skiff::app::App;
 use skiff::config::Config;
+use skiff::frontends::Context;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,9 +21,9 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, config: Config, shutdown: CancellationToken) -> Result<ExitCode> {
-    let app = Arc::new(App::build(config).await?);
+    let ctx = Context::new(Arc::new(App::build(config).await?));
     // Slack's Events API rides along on the same listener when its signing secret is set.
-    let slack = skiff::frontends::slack::mount(&app, &shutdown)?;
-    skiff::frontends::web::serve(app, args.ingest, slack.into_iter().collect(), shutdown).await?;
+    let slack = skiff::frontends::slack::mount(&ctx, &shutdown)?;
+    skiff::frontends::web::serve(ctx, args.ingest, slack.into_iter().collect(), shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

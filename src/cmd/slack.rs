@@ -8,10 +8,10 @@ use tokio_util::sync::CancellationToken;
 
 use skiff::app::App;
 use skiff::config::Config;
+use skiff::frontends::Context;
 
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<ExitCode> {
-    let app = Arc::new(App::build(config).await?);
-    skiff::frontends::web::preload_models(&app).await?;
-    skiff::frontends::slack::run(app, shutdown).await?;
+    let ctx = Context::new(Arc::new(App::build(config).await?));
+    skiff::frontends::slack::run(ctx, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,15 @@
 //! Front ends: they take a request from a person, call the core, and render the result.
 
 pub mod cli;
+pub mod context;
 pub mod http;
 pub mod memory;
 pub mod slack;
 pub mod tasks;
 pub mod telegram;
 pub mod web;
+
+pub use context::{Context, ModelLoadError};
 
 /// An answerer that never answers, for front-end tests that only look at routing and access.
 #[cfg(test)]

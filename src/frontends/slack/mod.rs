@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 use super::http::Mounted;
 use super::memory::Conversations;
 use super::tasks::Tasks;
+use super::{Context, ModelLoadError};
 use crate::agent::Answerer;
-use crate::app::App;
 use crate::config::{AccessConfig, SlackConfig};
 use crate::providers::store::Access;
 
@@ -42,6 +42,8 @@ pub enum SlackError {
     Io(std::io::Error),
     #[error("slack: {0}")]
     Http(String),
+    #[error(transparent)]
+    Model(#[from] ModelLoadError),
 }
 
 // By hand, not `#[from]`: the message already shows the cause, and a `source` would print it
@@ -143,24 +145,22 @@ impl SlackState {
 
 /// The app's Slack front end: `[slack]`, users' groups from `[access.identities]`, thread
 /// conversations under the data folder, secrets from the environment.
-fn state_for(app: &Arc<App>, shutdown: &CancellationToken) -> Result<SlackState, SlackError> {
-    let memory = crate::app::conversations_dir(&app.config, "slack");
-    let answerer: Arc<dyn Answerer> = Arc::clone(app) as Arc<dyn Answerer>;
+fn state_for(ctx: &Context, shutdown: &CancellationToken) -> Result<SlackState, SlackError> {
     Ok(
-        SlackState::from_env(answerer, &app.config.slack, shutdown.child_token())?
-            .with_memory_dir(memory)
-            .with_identities(app.config.access.clone()),
+        SlackState::from_env(ctx.answerer(), &ctx.config().slack, shutdown.child_token())?
+            .with_memory_dir(ctx.memory_dir("slack"))
+            .with_identities(ctx.identities()),
     )
 }
 
 /// Slack's Events API for `skiff serve` to serve beside the web chat, when its signing secret
 /// is set (its own signature check); `None` when it is not.
-pub fn mount(app: &Arc<App>, shutdown: &CancellationToken) -> Result<Option<Mounted>, SlackError> {
-    let secret = std::env::var(&app.config.slack.signing_secret_env).unwrap_or_default();
+pub fn mount(ctx: &Context, shutdown: &CancellationToken) -> Result<Option<Mounted>, SlackError> {
+    let secret = std::env::var(&ctx.config().slack.signing_secret_env).unwrap_or_default();
     if secret.trim().is_empty() {
         return Ok(None);
     }
-    let state = Arc::new(state_for(app, shutdown)?);
+    let state = Arc::new(state_for(ctx, shutdown)?);
     eprintln!("skiff serve: Slack events at POST /slack/events");
     Ok(Some(Mounted {
         tasks: Arc::clone(&state.tasks),
@@ -168,24 +168,25 @@ pub fn mount(app: &Arc<App>, shutdown: &CancellationToken) -> Result<Option<Moun
     }))
 }
 
-/// `skiff slack`: the Events API endpoint on `slack.listen` until `shutdown`; answers in
-/// progress then get `server.shutdown_grace_secs` to be posted.
-pub async fn run(app: Arc<App>, shutdown: CancellationToken) -> Result<(), SlackError> {
-    let config = app.config.slack.clone();
-    let grace = Duration::from_secs(app.config.server.shutdown_grace_secs);
-    let state = Arc::new(state_for(&app, &shutdown)?);
+/// `skiff slack`: loads the models, then serves the Events API endpoint on `slack.listen`
+/// until `shutdown`; answers in progress then get `server.shutdown_grace_secs` to be posted.
+pub async fn run(ctx: Context, shutdown: CancellationToken) -> Result<(), SlackError> {
+    let config = ctx.config().slack.clone();
+    let state = Arc::new(state_for(&ctx, &shutdown)?);
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|error| SlackError::Bind {
             addr: config.listen.clone(),
             error,
         })?;
+    ctx.load_models().await?;
     println!("listening on http://{}", listener.local_addr()?);
     eprintln!("skiff slack: Events API at POST /slack/events ; Ctrl-C to stop");
     let signal = shutdown.clone();
     axum::serve(listener, router(Arc::clone(&state)))
         .with_graceful_shutdown(async move { signal.cancelled().await })
         .await?;
+    let grace = ctx.grace();
     eprintln!(
         "skiff slack: stopping; answers in progress get {}s",
         grace.as_secs()

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::memory::Conversations;
 use super::tasks::Tasks;
+use super::{Context, ModelLoadError};
 use crate::agent::{Answerer, AskRequest, Silent};
 use crate::config::{AccessConfig, TelegramConfig};
 use crate::providers::store::Access;
@@ -34,6 +35,8 @@ pub enum TelegramError {
     BadUrl(String),
     #[error("telegram: {0}")]
     Api(String),
+    #[error(transparent)]
+    Model(#[from] ModelLoadError),
 }
 
 const HELP: &str = "Ask me about the company wiki and I answer with numbered sources.\n\
@@ -304,14 +307,11 @@ impl TelegramState {
     }
 }
 
-/// `skiff telegram`: polls until `shutdown`, then lets answers in progress finish (bounded by
-/// `server.shutdown_grace_secs`).
-pub async fn run(
-    app: Arc<crate::app::App>,
-    shutdown: CancellationToken,
-) -> Result<(), TelegramError> {
-    let config = app.config.telegram.clone();
-    let grace = Duration::from_secs(app.config.server.shutdown_grace_secs);
+/// `skiff telegram`: loads the models, polls until `shutdown`, then lets answers in progress
+/// finish (bounded by `server.shutdown_grace_secs`).
+pub async fn run(ctx: Context, shutdown: CancellationToken) -> Result<(), TelegramError> {
+    let config = ctx.config().telegram.clone();
+    let grace = ctx.grace();
     let token = std::env::var(&config.token_env)
         .ok()
         .filter(|t| !t.trim().is_empty())
@@ -323,12 +323,15 @@ pub async fn run(
             "skiff telegram: telegram.allow_users and allow_chats are empty: everyone gets the refusal"
         );
     }
-    let memory = crate::app::conversations_dir(&app.config, "telegram");
-    let identities = app.config.access.clone();
-    let answerer: Arc<dyn Answerer> = app;
+    ctx.load_models().await?;
     let state = Arc::new(
-        TelegramState::new(answerer, &config, identities, shutdown.child_token())
-            .with_memory_dir(memory),
+        TelegramState::new(
+            ctx.answerer(),
+            &config,
+            ctx.identities(),
+            shutdown.child_token(),
+        )
+        .with_memory_dir(ctx.memory_dir("telegram")),
     );
     let bot = Bot::new(token).set_api_url(url);
     let handler: UpdateHandler<HandlerError> = Update::filter_message().endpoint(on_message);

@@ -32,9 +32,10 @@ use tokio_util::sync::CancellationToken;
 
 pub use super::http::ApiError;
 use super::http::{Mounted, same_secret};
+use super::{Context, ModelLoadError};
 use crate::agent::{AgentError, Answer, Answerer, AskRequest, Turn};
 use crate::app::App;
-use crate::config::{AccessConfig, ModelRole, ServerConfig};
+use crate::config::{AccessConfig, ServerConfig};
 use crate::ingest::indexer::NoProgress;
 use crate::providers::store::Access;
 use limits::RateLimiter;
@@ -56,8 +57,8 @@ pub enum WebError {
     Tokens(String, String),
     #[error("server: {0}")]
     Io(std::io::Error),
-    #[error("loading the {role} model: {message}")]
-    Model { role: &'static str, message: String },
+    #[error(transparent)]
+    Model(#[from] ModelLoadError),
 }
 
 // By hand, not `#[from]`: the message already shows the cause, and a `source` would print it
@@ -417,12 +418,12 @@ pub fn token_for(config: &ServerConfig) -> Option<String> {
 /// routes and the `mounted` ones until `shutdown`; in-flight answers get
 /// `server.shutdown_grace_secs` to finish.
 pub async fn serve(
-    app: Arc<App>,
+    ctx: Context,
     ingest: Vec<PathBuf>,
     mounted: Vec<Mounted>,
     shutdown: CancellationToken,
 ) -> Result<(), WebError> {
-    let config = app.config.server.clone();
+    let config = ctx.config().server.clone();
     let addr: SocketAddr = config.listen.parse().map_err(|_| WebError::Bind {
         addr: config.listen.clone(),
         error: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an address:port"),
@@ -433,46 +434,28 @@ pub async fn serve(
         Err(_) => Vec::new(),
     };
     check_open(&config, addr, token.is_some() || !named.is_empty())?;
-    preload_models(&app).await?;
+    ctx.load_models().await?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|error| WebError::Bind {
             addr: config.listen.clone(),
             error,
         })?;
-    let answerer: Arc<dyn Answerer> = Arc::clone(&app) as Arc<dyn Answerer>;
-    let eval_dir = app.config.store.data_dir.join("eval");
-    let identities = app.config.access.clone();
+    let eval_dir = ctx.config().store.data_dir.join("eval");
     let state = Arc::new(
-        WebState::new(answerer, config, token)
-            .with_identities(named, identities)
+        WebState::new(ctx.answerer(), config, token)
+            .with_identities(named, ctx.identities())
             .with_eval_dir(eval_dir),
     );
     if !ingest.is_empty() {
         tokio::spawn(ingest_in_background(
-            Arc::clone(&app),
+            Arc::clone(ctx.app()),
             Arc::clone(&state),
             ingest,
             shutdown.clone(),
         ));
     }
     run(listener, state, mounted, shutdown).await
-}
-
-/// Loads every role's model now, so a broken model fails at start and the first question is
-/// not slow (a model shared by roles is loaded once).
-pub async fn preload_models(app: &App) -> Result<(), WebError> {
-    for role in [
-        ModelRole::Planner,
-        ModelRole::Extractor,
-        ModelRole::Synthesizer,
-    ] {
-        app.model(role).await.map_err(|e| WebError::Model {
-            role: role.as_str(),
-            message: e.to_string(),
-        })?;
-    }
-    Ok(())
 }
 
 /// Serves `state` on `listener` until `shutdown`, then drains (see [`serve`]).
