@@ -544,21 +544,22 @@ async fn planner_pages(app: &App, query: &str, access: &Access) -> Result<String
         access.clone(),
     )
     .await?;
-    // The pages in rank order, each with every passage of it the search found.
-    let mut pages: Vec<(&search::Hit, Vec<&str>)> = Vec::new();
+    // The pages in rank order (each as its best hit), with every passage of it the search found.
+    let mut pages: Vec<&search::Hit> = Vec::new();
+    let mut passages: Vec<Vec<&str>> = Vec::new();
     for h in &hits {
-        if let Some((_, passages)) = pages.iter_mut().find(|(p, _)| p.source == h.source) {
-            passages.push(&h.text);
+        if let Some(at) = pages.iter().position(|p| p.source == h.source) {
+            passages[at].push(&h.text);
         } else if pages.len() < PLANNER_PAGES {
-            pages.push((h, vec![&h.text]));
+            pages.push(h);
+            passages.push(vec![&h.text]);
         }
     }
-    let passages: Vec<Vec<&str>> = pages.iter().map(|(_, p)| p.clone()).collect();
     let snippets = snippet::best_sentences(query, &passages);
     let mut lines: Vec<String> = pages
         .iter()
         .zip(snippets)
-        .map(|((h, _), best)| {
+        .map(|(h, best)| {
             let text = match best {
                 Some(sentence) => executor::clip(sentence, SNIPPET_CHARS),
                 None => executor::clip(&h.text.replace('\n', " "), SNIPPET_CHARS),

@@ -11,6 +11,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::synthesize::split_sentences;
+
 /// The lower-case words of a text, with an English possessive "'s" dropped ("year's" is
 /// "year").
 fn words(text: &str) -> BTreeSet<String> {
@@ -31,20 +33,8 @@ fn words(text: &str) -> BTreeSet<String> {
 /// The sentences and table rows of a passage, trimmed, without empty ones and without table
 /// separator rows.
 fn sentences(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let mut rest = line;
-        while let Some(end) = rest
-            .match_indices(['.', '!', '?'])
-            .map(|(i, _)| i + 1)
-            .find(|&i| rest[i..].starts_with(char::is_whitespace))
-        {
-            out.push(&rest[..end]);
-            rest = &rest[end..];
-        }
-        out.push(rest);
-    }
-    out.into_iter()
+    split_sentences(text)
+        .into_iter()
         .map(str::trim)
         .filter(|s| s.chars().any(char::is_alphanumeric))
         .collect()

@@ -326,7 +326,7 @@ pub(super) fn attribute(text: &str, shown: &[Citation]) -> (String, Vec<usize>) 
 }
 
 /// Splits after ". ", "! ", "? " and newlines, keeping the separators with the sentence.
-pub(super) fn split_sentences(text: &str) -> Vec<&str> {
+pub(crate) fn split_sentences(text: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut start = 0;
     let bytes = text.as_bytes();
