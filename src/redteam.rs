@@ -311,11 +311,12 @@ pub fn summarize(outcomes: &[Outcome], errors: usize) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::executor::{HitRef, StepOutput, StepReport, StepStatus};
+    use crate::agent::executor::{StepReport, StepStatus};
     use crate::agent::ledger::LedgerReport;
     use crate::agent::router::{Route, RouteKind};
     use crate::agent::synthesize::Citation;
     use crate::agent::{PlanReport, PlanSource};
+    use crate::tools::step::{HitRef, StepOutput};
 
     fn answer(text: &str, cited: &[&str], searched: &[&str], tools: &[&str]) -> Answer {
         let citations = cited

@@ -28,7 +28,8 @@ use crate::providers::llm::{ChatMessage, ChatModel, ChatRequest, OutputSchema, p
 use crate::providers::store::Access;
 use crate::search::{self, SearchError};
 use crate::tools::ModelCall;
-use executor::{EvidenceSet, ExtractorFuture, Runtime, StepReport};
+use crate::tools::step::{EvidenceSet, ExtractorFuture, Runtime, StepOutput};
+use executor::StepReport;
 use ledger::{Ledger, LedgerReport, Prices};
 use plan::{Plan, PlanError, ValidPlan};
 use router::{Route, RouteKind};
@@ -143,7 +144,7 @@ impl Answer {
         self.steps
             .iter()
             .filter_map(|s| match &s.output {
-                Some(executor::StepOutput::Search { hits, .. }) => Some(hits),
+                Some(StepOutput::Search { hits, .. }) => Some(hits),
                 _ => None,
             })
             .flatten()
@@ -412,7 +413,7 @@ async fn ask_inner(
     let checked = synthesize::check(&text, &shown);
     notes.extend(checked.notes);
     for report in &run.reports {
-        if let Some(executor::StepOutput::Extract { notes: n, .. }) = &report.output {
+        if let Some(StepOutput::Extract { notes: n, .. }) = &report.output {
             notes.extend(n.iter().map(|x| format!("{}: {x}", report.id)));
         }
     }
@@ -561,8 +562,8 @@ async fn planner_pages(app: &App, query: &str, access: &Access) -> Result<String
         .zip(snippets)
         .map(|(h, best)| {
             let text = match best {
-                Some(sentence) => executor::clip(sentence, SNIPPET_CHARS),
-                None => executor::clip(&h.text.replace('\n', " "), SNIPPET_CHARS),
+                Some(sentence) => crate::tools::step::clip(sentence, SNIPPET_CHARS),
+                None => crate::tools::step::clip(&h.text.replace('\n', " "), SNIPPET_CHARS),
             };
             format!("- {} ({}): {}", h.title, h.source, text)
         })

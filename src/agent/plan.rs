@@ -5,13 +5,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::tools::calculate::Operation;
-use crate::tools::extract::{FieldKind, FieldSpec};
-use crate::tools::{ToolKind, schema_value};
+use crate::tools::calculate::{Calculate, CalculateStep, Operand};
+use crate::tools::compare::{Compare, CompareStep};
+use crate::tools::extract::{Extract, ExtractStep};
+use crate::tools::search::{Search, SearchStep};
+use crate::tools::step::{ref_field, ref_step};
+use crate::tools::{Tool, ToolKind};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -25,85 +27,6 @@ pub struct Step {
     pub args: Value,
     #[serde(default)]
     pub depends_on: Vec<String>,
-}
-
-/// Search the wiki for passages about one thing.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SearchStep {
-    /// A short search query naming the thing and the facts wanted, e.g. "Orbit 4 battery life
-    /// price".
-    pub query: String,
-}
-
-/// Extract typed values from the passages of earlier search steps.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExtractStep {
-    /// Ids of the search steps whose passages to read, e.g. ["s1"].
-    pub from: Vec<String>,
-    /// The thing the facts are about, e.g. "Orbit 4": table rows and headings that name it
-    /// are read by code before the extractor model is asked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub about: Option<String>,
-    /// The facts to extract.
-    pub fields: Vec<PlanField>,
-}
-
-/// One fact to extract. Unlike the extract tool's own field spec the unit is required (""
-/// for none), so a number read in the wrong kind of unit can be caught.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PlanField {
-    /// Name of the value, e.g. "battery_hours".
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: FieldKind,
-    /// Unit for numbers, e.g. "hours", "USD", "g"; "" for text, yes/no and counts.
-    pub unit: String,
-    /// What the value is, naming the thing, e.g. "battery life of the Orbit 4".
-    pub description: String,
-}
-
-impl PlanField {
-    pub fn to_spec(&self) -> FieldSpec {
-        let unit = self.unit.trim();
-        FieldSpec {
-            name: self.name.clone(),
-            kind: self.kind,
-            unit: (!unit.is_empty()).then(|| unit.to_string()),
-            description: self.description.clone(),
-        }
-    }
-}
-
-/// Compare extracted values: "s3.price" names field `price` of step s3; "s3" compares every
-/// number two extract steps have in common.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CompareStep {
-    /// The baseline, e.g. "s3" or "s3.price" (the older model).
-    pub a: String,
-    /// Compared with the baseline, e.g. "s4" or "s4.price" (the new model).
-    pub b: String,
-}
-
-/// A number written in the plan, or a reference to a number an earlier step produced.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(untagged)]
-pub enum Operand {
-    Number(f64),
-    /// "s3.price" (an extracted field) or "s5" (a calculate step's result).
-    Ref(String),
-}
-
-/// Exact arithmetic over numbers and earlier results.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CalculateStep {
-    pub op: Operation,
-    /// The operands in order: numbers, or references such as "s3.price".
-    pub values: Vec<Operand>,
 }
 
 /// A step's arguments, typed.
@@ -134,28 +57,13 @@ impl Action {
     }
 }
 
-/// The step id part of "s3.price" (or all of "s3").
-pub fn ref_step(r: &str) -> String {
-    r.trim()
-        .trim_start_matches('$')
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// The field part of "s3.price", if any.
-pub fn ref_field(r: &str) -> Option<&str> {
-    r.trim().split_once('.').map(|(_, f)| f)
-}
-
 /// The argument schema of a tool's steps, as the code defines it.
 pub fn step_schema(kind: ToolKind) -> Value {
     match kind {
-        ToolKind::Search => schema_value::<SearchStep>(),
-        ToolKind::Extract => schema_value::<ExtractStep>(),
-        ToolKind::Compare => schema_value::<CompareStep>(),
-        ToolKind::Calculate => schema_value::<CalculateStep>(),
+        ToolKind::Search => Search::args_schema(),
+        ToolKind::Extract => Extract::args_schema(),
+        ToolKind::Compare => Compare::args_schema(),
+        ToolKind::Calculate => Calculate::args_schema(),
     }
 }
 

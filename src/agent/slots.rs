@@ -9,10 +9,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::plan::{PlanError, Step, ref_field, ref_step};
+use super::plan::{PlanError, Step};
 use crate::quantity;
 use crate::tools::calculate::Operation;
 use crate::tools::extract::FieldKind;
+use crate::tools::step::{ref_field, ref_step};
 
 /// The most facts one question may need.
 pub const MAX_FACTS: usize = 6;
@@ -654,7 +655,8 @@ fn flatten<'e>(op: Operation, e: &'e Expr, out: &mut Vec<&'e Expr>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::plan::{Action, Operand, validate};
+    use crate::agent::plan::{Action, validate};
+    use crate::tools::calculate::Operand;
 
     fn fact(thing: &str, attribute: &str, kind: FieldKind, unit: &str) -> FactSlot {
         FactSlot {

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use skiff::app::App;
 use skiff::config::Config;
-use skiff::frontends::Context;
+use skiff::frontends::{Context, http, slack, web};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,9 +21,13 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, config: Config, shutdown: CancellationToken) -> Result<ExitCode> {
+    let listener = http::bind("server.listen", &config.server.listen).await?;
     let ctx = Context::new(Arc::new(App::build(config).await?));
     // Slack's Events API rides along on the same listener when its signing secret is set.
-    let slack = skiff::frontends::slack::mount(&ctx, &shutdown)?;
-    skiff::frontends::web::serve(ctx, args.ingest, slack.into_iter().collect(), shutdown).await?;
+    let extras = web::Extras {
+        ingest: args.ingest,
+        mounted: slack::mount(&ctx, &shutdown)?.into_iter().collect(),
+    };
+    web::serve(ctx, listener, shutdown, extras).await?;
     Ok(ExitCode::SUCCESS)
 }

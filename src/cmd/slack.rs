@@ -8,10 +8,11 @@ use tokio_util::sync::CancellationToken;
 
 use skiff::app::App;
 use skiff::config::Config;
-use skiff::frontends::Context;
+use skiff::frontends::{Context, http, slack};
 
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<ExitCode> {
+    let listener = http::bind("slack.listen", &config.slack.listen).await?;
     let ctx = Context::new(Arc::new(App::build(config).await?));
-    skiff::frontends::slack::run(ctx, shutdown).await?;
+    slack::run(ctx, listener, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

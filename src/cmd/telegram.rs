@@ -8,10 +8,11 @@ use tokio_util::sync::CancellationToken;
 
 use skiff::app::App;
 use skiff::config::Config;
-use skiff::frontends::Context;
+use skiff::frontends::{Context, telegram};
 
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<ExitCode> {
+    let api = telegram::BotApi::from_config(&config.telegram)?;
     let ctx = Context::new(Arc::new(App::build(config).await?));
-    skiff::frontends::telegram::run(ctx, shutdown).await?;
+    telegram::run(ctx, api, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

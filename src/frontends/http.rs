@@ -1,7 +1,7 @@
 //! What the HTTP front ends (web, Slack) share: one JSON error shape for every route, OpenAI's
 //! (`{"error": {"message", "type", "code"}}`), so both the page and OpenAI clients can read it
 //! (a user's mistake is a 4xx, never a 500); and the secret comparison behind every token and
-//! signature check.
+//! signature check; and binding the address a front end listens on.
 
 use std::time::Duration;
 
@@ -17,6 +17,28 @@ use crate::agent::AgentError;
 pub fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A front end's configured address could not be listened on.
+#[derive(Debug, thiserror::Error)]
+#[error("{key} = {addr}: cannot listen: {error}")]
+pub struct BindError {
+    pub key: &'static str,
+    pub addr: String,
+    pub error: std::io::Error,
+}
+
+/// Listens on the address the setting `key` (e.g. "server.listen") configures. The commands
+/// bind before they build anything else, so a port in use fails at once; the front ends take
+/// the bound listener (tests pass one on port 0).
+pub async fn bind(key: &'static str, addr: &str) -> Result<tokio::net::TcpListener, BindError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| BindError {
+            key,
+            addr: addr.to_string(),
+            error,
+        })
 }
 
 /// Routes served beside the web chat on the same listener (Slack's Events API in

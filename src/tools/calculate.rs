@@ -1,10 +1,16 @@
 //! `calculate`: exact arithmetic over extracted numbers (no model), so sums, differences,
 //! ratios and percentages in answers are computed, never guessed.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ToolError, tidy};
+use super::step::{
+    Number, StepOutput, format_number, one_reading, ref_step, resolve, same_reading,
+};
+use super::{Ctx, Tool, ToolError, ToolKind, tidy};
+use crate::dates;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -81,9 +87,153 @@ pub fn calculate(args: &CalculateArgs) -> Result<f64, ToolError> {
     Ok(tidy(result))
 }
 
+/// A number written in the plan, or a reference to a number an earlier step produced.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Operand {
+    Number(f64),
+    /// "s3.price" (an extracted field) or "s5" (a calculate step's result).
+    Ref(String),
+}
+
+/// Exact arithmetic over numbers and earlier results.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalculateStep {
+    pub op: Operation,
+    /// The operands in order: numbers, or references such as "s3.price".
+    pub values: Vec<Operand>,
+}
+
+pub struct Calculate;
+
+impl Tool for Calculate {
+    const KIND: ToolKind = ToolKind::Calculate;
+    type Args = CalculateStep;
+
+    async fn call(&self, args: &CalculateStep, ctx: &Ctx<'_, '_>) -> Result<StepOutput, ToolError> {
+        calculate_step(args.op, &args.values, ctx.inputs)
+    }
+}
+
+pub(crate) fn calculate_step(
+    op: Operation,
+    values: &[Operand],
+    inputs: &BTreeMap<String, StepOutput>,
+) -> Result<StepOutput, ToolError> {
+    let mut numbers = Vec::new();
+    let mut shown = Vec::new();
+    let mut evidence = Vec::new();
+    let mut read: Vec<(&str, Number)> = Vec::new();
+    for v in values {
+        match v {
+            Operand::Number(x) => {
+                numbers.push(*x);
+                shown.push(format_number(*x));
+            }
+            Operand::Ref(r) => {
+                let failed = |message| ToolError::Failed {
+                    tool: "calculate",
+                    message,
+                };
+                let n = resolve(r, inputs).map_err(failed)?;
+                if let Some((other, _)) = read
+                    .iter()
+                    .find(|(o, m)| ref_step(o) != ref_step(r) && same_reading(m, &n))
+                {
+                    return Err(failed(one_reading(other, r, &n)));
+                }
+                numbers.push(n.value);
+                let value = match n.unit.as_deref() {
+                    Some(dates::DATE_UNIT) => dates::long(n.value as i64),
+                    _ => format_number(n.value),
+                };
+                shown.push(format!("{value} ({})", n.label));
+                evidence.extend(n.evidence.iter().copied());
+                read.push((r.as_str(), n));
+            }
+        }
+    }
+    // Dates: only the days between two of them.
+    let is_date = |n: &Number| n.unit.as_deref() == Some(dates::DATE_UNIT);
+    let date_count = read.iter().filter(|(_, n)| is_date(n)).count();
+    let unit = match (date_count, op, values.len()) {
+        (0, ..) => result_unit(op, values, &read),
+        (2, Operation::Difference, 2) => Some("days".to_string()),
+        _ => {
+            return Err(ToolError::Failed {
+                tool: "calculate",
+                message: "a date can only be subtracted from another date".into(),
+            });
+        }
+    };
+    // The days between two dates count forward from the earlier, whichever way round the
+    // formula subtracts them.
+    let later_first = numbers.first() >= numbers.get(1);
+    let result = calculate(&CalculateArgs {
+        op,
+        values: numbers,
+    })?;
+    let between_dates = date_count == 2;
+    let result = if between_dates { result.abs() } else { result };
+    let op_name = serde_json::to_value(op)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let expression = match (between_dates, later_first) {
+        (true, true) => format!("days from {} to {}", shown[1], shown[0]),
+        (true, false) => format!("days from {} to {}", shown[0], shown[1]),
+        (false, _) => format!("{op_name} of {}", shown.join(", ")),
+    };
+    Ok(StepOutput::Calculate {
+        expression,
+        result,
+        unit,
+        evidence,
+    })
+}
+
+/// The unit of a calculation's result, where its operands settle it: a sum, difference,
+/// mean, min or max of values in one unit is in that unit (numbers written in the question are
+/// taken to be in it too); a product with one value that has a unit ("4 × price", "price ×
+/// count") keeps it, and so does a ratio whose dividend alone has one ("total / 12"); a
+/// percentage is "%". Anything else (GB × hours, USD / USD) is a plain number.
+fn result_unit(op: Operation, values: &[Operand], read: &[(&str, Number)]) -> Option<String> {
+    let units: Vec<Option<&str>> = read.iter().map(|(_, n)| n.unit.as_deref()).collect();
+    match op {
+        Operation::PercentOf | Operation::PercentChange => Some("%".into()),
+        Operation::Sum
+        | Operation::Difference
+        | Operation::Mean
+        | Operation::Min
+        | Operation::Max => {
+            let first = units.first().copied().flatten()?;
+            units
+                .iter()
+                .all(|u| *u == Some(first))
+                .then(|| first.to_string())
+        }
+        Operation::Product => match units.iter().flatten().collect::<Vec<_>>()[..] {
+            [u] => Some(u.to_string()),
+            _ => None,
+        },
+        // The dividend is the first operand; it alone may have a unit.
+        Operation::Ratio => match (values.first(), units.as_slice()) {
+            (Some(Operand::Ref(_)), [Some(u), rest @ ..]) if rest.iter().all(Option::is_none) => {
+                Some(u.to_string())
+            }
+            _ => None,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tools::extract::Extracted;
+    use crate::tools::step::Fact;
+    use crate::tools::step::testing::extracted;
+    use std::collections::BTreeMap;
 
     fn calc(op: Operation, values: &[f64]) -> Result<f64, ToolError> {
         calculate(&CalculateArgs {
@@ -120,5 +270,166 @@ mod tests {
         assert!(calc(Operation::Ratio, &[1.0]).is_err());
         assert!(calc(Operation::Sum, &[]).is_err());
         assert!(calc(Operation::Sum, &[f64::NAN]).is_err());
+    }
+
+    #[test]
+    fn results_carry_the_unit_their_operands_settle() {
+        let inputs = BTreeMap::from([
+            (
+                "s3".to_string(),
+                extracted("A", &[("size", 1200.0, "GB", 0), ("price", 10.0, "USD", 0)]),
+            ),
+            (
+                "s4".to_string(),
+                extracted("B", &[("size", 380.0, "GB", 1), ("price", 4.0, "USD", 1)]),
+            ),
+        ]);
+        let r = |s: &str| Operand::Ref(s.into());
+        let unit = |op, values: &[Operand]| match calculate_step(op, values, &inputs).unwrap() {
+            StepOutput::Calculate { unit, .. } => unit,
+            _ => panic!(),
+        };
+        // Only dates count days: a difference in GB is signed and says what it is.
+        let StepOutput::Calculate {
+            expression, result, ..
+        } = calculate_step(
+            Operation::Difference,
+            &[r("s4.size"), r("s3.size")],
+            &inputs,
+        )
+        .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (expression.as_str(), result),
+            ("difference of 380 (B size), 1200 (A size)", -820.0)
+        );
+        let gb = Some("GB".to_string());
+        let usd = Some("USD".to_string());
+        assert_eq!(unit(Operation::Sum, &[r("s3.size"), r("s4.size")]), gb);
+        assert_eq!(
+            unit(Operation::Difference, &[r("s3.size"), r("s4.size")]),
+            gb
+        );
+        assert_eq!(unit(Operation::Sum, &[r("s3.size"), r("s4.price")]), None);
+        assert_eq!(
+            unit(Operation::Product, &[Operand::Number(4.0), r("s3.price")]),
+            usd
+        );
+        assert_eq!(
+            unit(Operation::Product, &[r("s3.size"), r("s4.price")]),
+            None
+        );
+        assert_eq!(
+            unit(Operation::Ratio, &[r("s3.price"), Operand::Number(12.0)]),
+            usd
+        );
+        assert_eq!(
+            unit(Operation::Ratio, &[r("s3.price"), r("s4.price")]),
+            None
+        );
+        assert_eq!(
+            unit(Operation::PercentOf, &[r("s4.price"), r("s3.price")]),
+            Some("%".to_string())
+        );
+    }
+
+    #[test]
+    fn the_days_between_two_dates_are_computed_and_nothing_else_with_a_date() {
+        let date = |iso: &str, e: usize| Fact {
+            field: "on".into(),
+            value: Some(Extracted {
+                value: serde_json::json!(iso),
+                unit: None,
+                passage: format!("p{}", e + 1),
+                quote: String::new(),
+            }),
+            evidence: Some(e),
+        };
+        let step = |label: &str, fact: Fact| StepOutput::Extract {
+            label: label.into(),
+            facts: vec![fact],
+            notes: Vec::new(),
+        };
+        let inputs = BTreeMap::from([
+            ("s3".to_string(), step("Incident", date("2025-11-14", 0))),
+            ("s4".to_string(), step("Repair", date("2025-12-02", 1))),
+        ]);
+        let refs = [Operand::Ref("s4.on".into()), Operand::Ref("s3.on".into())];
+        let StepOutput::Calculate {
+            expression,
+            result,
+            unit,
+            evidence,
+        } = calculate_step(Operation::Difference, &refs, &inputs).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(result, 18.0);
+        assert_eq!(unit.as_deref(), Some("days"));
+        assert_eq!(
+            expression,
+            "days from 14 November 2025 (Incident on) to 2 December 2025 (Repair on)"
+        );
+        assert_eq!(evidence, vec![1, 0]);
+        // Subtracted the other way round it is the same span.
+        let back = [refs[1].clone(), refs[0].clone()];
+        let StepOutput::Calculate {
+            expression: e2,
+            result: r2,
+            ..
+        } = calculate_step(Operation::Difference, &back, &inputs).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((e2, r2), (expression.clone(), 18.0));
+        // The days can be computed with further, in days.
+        let mut more = inputs.clone();
+        more.insert(
+            "s5".into(),
+            calculate_step(Operation::Difference, &refs, &inputs).unwrap(),
+        );
+        let weeks = calculate_step(
+            Operation::Ratio,
+            &[Operand::Ref("s5".into()), Operand::Number(7.0)],
+            &more,
+        );
+        assert!(weeks.is_ok(), "{weeks:?}");
+        for (op, values) in [
+            (Operation::Sum, refs.to_vec()),
+            (
+                Operation::Difference,
+                vec![refs[0].clone(), Operand::Number(3.0)],
+            ),
+        ] {
+            let e = calculate_step(op, &values, &inputs)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("only be subtracted from another date"), "{e}");
+        }
+    }
+
+    #[test]
+    fn missing_values_fail_with_the_reference_named() {
+        let inputs = BTreeMap::from([(
+            "s3".to_string(),
+            StepOutput::Extract {
+                label: "Orbit 3".into(),
+                facts: vec![Fact {
+                    field: "price".into(),
+                    value: None,
+                    evidence: None,
+                }],
+                notes: Vec::new(),
+            },
+        )]);
+        let err = calculate_step(Operation::Sum, &[Operand::Ref("s3.price".into())], &inputs)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s3.price") && err.contains("do not state"),
+            "{err}"
+        );
     }
 }

@@ -1,9 +1,16 @@
-//! `compare`: exact, deterministic comparison of two quantities in the same unit (no model).
+//! `compare`: exact, deterministic comparison of two quantities in the same unit (no model);
+//! as a step, of values earlier steps read ("s3.price" against "s4.price", or every number two
+//! extract steps have in common).
+
+use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ToolError, tidy};
+use super::step::{
+    CompareRow, StepOutput, one_reading, ref_field, ref_step, resolve, same_reading,
+};
+use super::{Ctx, Tool, ToolError, ToolKind, tidy};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -77,9 +84,106 @@ pub fn compare(args: &CompareArgs) -> Result<Comparison, ToolError> {
     })
 }
 
+/// Compare extracted values: "s3.price" names field `price` of step s3; "s3" compares every
+/// number two extract steps have in common.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompareStep {
+    /// The baseline, e.g. "s3" or "s3.price" (the older model).
+    pub a: String,
+    /// Compared with the baseline, e.g. "s4" or "s4.price" (the new model).
+    pub b: String,
+}
+
+pub struct Compare;
+
+impl Tool for Compare {
+    const KIND: ToolKind = ToolKind::Compare;
+    type Args = CompareStep;
+
+    async fn call(&self, args: &CompareStep, ctx: &Ctx<'_, '_>) -> Result<StepOutput, ToolError> {
+        compare_step(&args.a, &args.b, ctx.inputs)
+    }
+}
+
+fn compare_step(
+    a: &str,
+    b: &str,
+    inputs: &BTreeMap<String, StepOutput>,
+) -> Result<StepOutput, ToolError> {
+    let failed = |message: String| ToolError::Failed {
+        tool: "compare",
+        message,
+    };
+    // Whole extract steps: compare every numeric field both have.
+    let pairs: Vec<(String, String, String)> = match (ref_field(a), ref_field(b)) {
+        (None, None) => {
+            let fields_of = |r: &str| match inputs.get(&ref_step(r)) {
+                Some(StepOutput::Extract { facts, .. }) => facts
+                    .iter()
+                    .filter(|f| f.value.as_ref().is_some_and(|v| v.value.is_number()))
+                    .map(|f| f.field.clone())
+                    .collect::<Vec<_>>(),
+                _ => Vec::new(),
+            };
+            let fb = fields_of(b);
+            let common: Vec<String> = fields_of(a)
+                .into_iter()
+                .filter(|f| fb.contains(f))
+                .collect();
+            if common.is_empty() {
+                return Err(failed(format!(
+                    "{a} and {b} have no number in common to compare"
+                )));
+            }
+            common
+                .into_iter()
+                .map(|f| (f.clone(), format!("{a}.{f}"), format!("{b}.{f}")))
+                .collect()
+        }
+        _ => vec![(
+            ref_field(a).or(ref_field(b)).unwrap_or("value").to_string(),
+            a.to_string(),
+            b.to_string(),
+        )],
+    };
+    let mut rows = Vec::new();
+    for (field, ra, rb) in pairs {
+        let na = resolve(&ra, inputs).map_err(failed)?;
+        let nb = resolve(&rb, inputs).map_err(failed)?;
+        if same_reading(&na, &nb) {
+            return Err(failed(one_reading(&ra, &rb, &na)));
+        }
+        let result = compare(&CompareArgs {
+            a: Quantity {
+                label: na.label.clone(),
+                value: na.value,
+                unit: na.unit.clone(),
+            },
+            b: Quantity {
+                label: nb.label.clone(),
+                value: nb.value,
+                unit: nb.unit.clone(),
+            },
+        })?;
+        let mut evidence = na.evidence;
+        evidence.extend(nb.evidence);
+        rows.push(CompareRow {
+            field,
+            a_label: na.label,
+            b_label: nb.label,
+            result,
+            evidence,
+        });
+    }
+    Ok(StepOutput::Compare { rows })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tools::calculate::{Operand, Operation, calculate_step};
+    use crate::tools::step::testing::extracted;
 
     fn q(label: &str, value: f64, unit: &str) -> Quantity {
         Quantity {
@@ -124,5 +228,90 @@ mod tests {
         .unwrap();
         assert_eq!(c.ratio, None);
         assert_eq!(c.difference, 3.0);
+    }
+
+    #[test]
+    fn compare_whole_steps_pairs_common_numbers_with_evidence() {
+        let inputs = BTreeMap::from([
+            (
+                "s3".to_string(),
+                extracted(
+                    "Orbit 3",
+                    &[
+                        ("battery_hours", 14.0, "hours", 0),
+                        ("price", 1349.0, "USD", 0),
+                    ],
+                ),
+            ),
+            (
+                "s4".to_string(),
+                extracted(
+                    "Orbit 4",
+                    &[
+                        ("battery_hours", 19.0, "hours", 1),
+                        ("price", 1199.0, "USD", 1),
+                    ],
+                ),
+            ),
+        ]);
+        let StepOutput::Compare { rows } = compare_step("s3", "s4", &inputs).unwrap() else {
+            panic!()
+        };
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].field, "battery_hours");
+        assert_eq!(rows[0].result.difference, 5.0);
+        assert_eq!(rows[1].result.difference, -150.0);
+        assert_eq!(rows[1].evidence, vec![0, 1]);
+        let one = compare_step("s3.price", "s4.price", &inputs).unwrap();
+        let StepOutput::Compare { rows } = one else {
+            panic!()
+        };
+        assert_eq!(rows.len(), 1);
+        let calc = calculate_step(
+            Operation::Product,
+            &[Operand::Ref("s4.price".into()), Operand::Number(60.0)],
+            &inputs,
+        )
+        .unwrap();
+        let StepOutput::Calculate { result, .. } = calc else {
+            panic!()
+        };
+        assert_eq!(result, 71940.0);
+    }
+
+    #[test]
+    fn one_number_from_one_passage_read_for_two_things_fails_the_step() {
+        let inputs = BTreeMap::from([
+            (
+                "s3".to_string(),
+                extracted("Depot", &[("depth", 47.0, "m", 2), ("width", 47.0, "m", 2)]),
+            ),
+            (
+                "s4".to_string(),
+                extracted("Depot", &[("depth", 47.0, "m", 2)]),
+            ),
+            (
+                "s5".to_string(),
+                extracted("Quay", &[("depth", 47.0, "m", 3)]),
+            ),
+        ]);
+        let err = compare_step("s3", "s4", &inputs).unwrap_err().to_string();
+        assert!(
+            err.contains("s3.depth and s4.depth are the same number (47)"),
+            "{err}"
+        );
+        let sum = |a: &str, b: &str| {
+            calculate_step(
+                Operation::Sum,
+                &[Operand::Ref(a.into()), Operand::Ref(b.into())],
+                &inputs,
+            )
+        };
+        assert!(sum("s3.depth", "s4.depth").is_err());
+        // The same value from another passage is a real reading; and one step's two fields,
+        // or one field used twice, are the planner's own doing.
+        assert!(compare_step("s3.depth", "s5.depth", &inputs).is_ok());
+        assert!(sum("s3.depth", "s3.width").is_ok());
+        assert!(sum("s3.depth", "s3.depth").is_ok());
     }
 }

@@ -1,17 +1,27 @@
-//! The tools a plan's steps run: one file per tool with its typed arguments and result, one
-//! list of them ([`ToolKind`]), and their manifests in tools/ (what a step is, its timeout, its
-//! argument schema: the step type in `agent::plan`, checked against the code by a test),
-//! parsed once at start into a [`Registry`].
+//! The tools a plan's steps run. Each meets one contract, [`Tool`]: a name (one of
+//! [`ToolKind`], the one list of them), a typed argument struct whose JSON schema is its
+//! manifest's, and `call(args, &ctx)` that returns a [`StepOutput`]. One file per tool
+//! (search.rs, extract/, compare.rs, calculate.rs); the manifests in tools/ (what a step is,
+//! its timeout, its argument schema, checked against the code by a test) are parsed once at
+//! start into a [`Registry`].
 
 pub mod calculate;
 pub mod compare;
 pub mod extract;
 pub mod records;
+pub mod search;
+pub mod step;
 
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use step::{Runtime, StepOutput};
 
 use crate::providers::llm::{LlmError, Timing, Usage};
 
@@ -25,6 +35,33 @@ pub enum ToolError {
     Timeout { tool: &'static str, secs: u64 },
     #[error("{tool}: {message}")]
     Failed { tool: &'static str, message: String },
+}
+
+/// What one step's call may use: its id (for the ledger), the outputs of the steps before it
+/// (what references such as "s3.price" read), and the runtime (store, embedder, extractor,
+/// evidence, ledger).
+pub struct Ctx<'a, 'r> {
+    pub step: &'a str,
+    pub inputs: &'a BTreeMap<String, StepOutput>,
+    pub rt: &'a Runtime<'r>,
+}
+
+/// The contract every tool meets. The executor runs a step as `call(args, &ctx)` under the
+/// tool's manifest timeout; the manifest's `args_schema` is `Args`'s schema.
+pub trait Tool {
+    const KIND: ToolKind;
+    type Args: JsonSchema + DeserializeOwned;
+
+    fn call(
+        &self,
+        args: &Self::Args,
+        ctx: &Ctx<'_, '_>,
+    ) -> impl Future<Output = Result<StepOutput, ToolError>> + Send;
+
+    /// The argument schema, as the code defines it.
+    fn args_schema() -> Value {
+        schema_value::<Self::Args>()
+    }
 }
 
 /// One model call made by a tool, for the ledger.

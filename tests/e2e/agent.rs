@@ -7,11 +7,11 @@ use std::io::Write;
 use std::process::Stdio;
 
 use serde_json::Value;
-use skiff::agent::executor::StepOutput;
 use skiff::agent::{self, AskRequest, Silent};
 use skiff::config::RemoteModelConfig;
 use skiff::eval;
 use skiff::providers::store::Access;
+use skiff::tools::step::StepOutput;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use skiff::config::ModelRole;
 use skiff::providers::llm::{ChatDelta, ChatMessage, ChatRequest};
 use skiff::providers::store::Access;
-use skiff::tools::extract::{ExtractArgs, ExtractTool, FieldKind, FieldSpec, Passage};
+use skiff::tools::extract::{ExtractArgs, Extractor, FieldKind, FieldSpec, Passage};
 
 use crate::common::*;
 
@@ -87,7 +87,7 @@ async fn local_extractor_reads_battery_and_price_and_returns_null_when_absent() 
     // Roles mapped to the same model share one loaded copy.
     let planner = app.model(ModelRole::Planner).await.unwrap();
     assert!(Arc::ptr_eq(&extractor, &planner));
-    let tool = ExtractTool::new(extractor);
+    let tool = Extractor::new(extractor);
 
     for (passages, hours, price) in inputs {
         let ids: Vec<String> = passages.iter().map(|p| p.id.clone()).collect();

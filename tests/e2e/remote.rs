@@ -12,7 +12,7 @@ use skiff::providers::llm::remote::{RemoteModel, RemoteOptions};
 use skiff::providers::llm::{
     ChatDelta, ChatMessage, ChatModel, ChatRequest, LlmError, schema_of, structured,
 };
-use skiff::tools::extract::{ExtractArgs, ExtractTool, FieldKind, FieldSpec, Passage};
+use skiff::tools::extract::{ExtractArgs, Extractor, FieldKind, FieldSpec, Passage};
 
 use crate::common::*;
 
@@ -172,7 +172,7 @@ async fn remote_adapter_against_llama_cpp_on_loopback() {
     drop(server);
     let server = LlamaServer::start("gguf/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 2);
     let model = server.model(Duration::from_secs(300));
-    let tool = ExtractTool::new(std::sync::Arc::new(server.model(Duration::from_secs(300))));
+    let tool = Extractor::new(std::sync::Arc::new(server.model(Duration::from_secs(300))));
     let (x, calls) = tool
         .extract(&ExtractArgs {
             passages: vec![Passage {

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::agent::executor::Evidence;
 use crate::quantity;
+use crate::tools::step::Evidence;
 
 use super::NOT_IN_WIKI;
 use super::evidence::*;

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::agent::Turn;
-use crate::agent::executor::{EvidenceSet, StepOutput, clip, format_number};
 use crate::agent::plan::ValidPlan;
 use crate::dates;
 use crate::quantity;
+use crate::tools::step::{EvidenceSet, StepOutput, clip, format_number};
 
 use super::check::*;
 

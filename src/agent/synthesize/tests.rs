@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use super::check::*;
 use super::evidence::*;
 use super::*;
-use crate::agent::executor::{Evidence, EvidenceSet, StepOutput};
+use crate::tools::step::{Evidence, EvidenceSet, StepOutput};
 
 fn shown(n: usize) -> Vec<Citation> {
     (1..=n)
@@ -55,10 +55,10 @@ fn a_question_about_a_name_no_passage_has_is_refused_with_the_pages_nearby() {
 
 /// The seed example's plan after execution: two searches, two extractions, a comparison.
 fn seed_prepared() -> Prepared {
-    use crate::agent::executor::CompareRow;
     use crate::agent::plan::{Plan, Step, validate};
     use crate::search::Hit;
     use crate::tools::compare::{CompareArgs, Quantity, compare};
+    use crate::tools::step::CompareRow;
     let step = |id: &str, tool: &str, args: Value, deps: &[&str]| Step {
         id: id.into(),
         tool: tool.into(),

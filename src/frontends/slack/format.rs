@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::agent::Answer;
-use crate::agent::executor::clip;
+use crate::tools::step::clip;
 
 /// Slack's limit for one section block's text.
 const BLOCK_CHARS: usize = 2900;

@@ -36,8 +36,6 @@ const SEEN: usize = 10_000;
 pub enum SlackError {
     #[error("slack: environment variable {0} (slack.{1}) is not set")]
     MissingSecret(String, &'static str),
-    #[error("slack.listen = {addr}: cannot listen: {error}")]
-    Bind { addr: String, error: std::io::Error },
     #[error("slack: {0}")]
     Io(std::io::Error),
     #[error("slack: {0}")]
@@ -168,17 +166,15 @@ pub fn mount(ctx: &Context, shutdown: &CancellationToken) -> Result<Option<Mount
     }))
 }
 
-/// `skiff slack`: loads the models, then serves the Events API endpoint on `slack.listen`
-/// until `shutdown`; answers in progress then get `server.shutdown_grace_secs` to be posted.
-pub async fn run(ctx: Context, shutdown: CancellationToken) -> Result<(), SlackError> {
-    let config = ctx.config().slack.clone();
+/// `skiff slack`: loads the models, then serves the Events API endpoint on `listener` (bound to
+/// `slack.listen`) until `shutdown`; answers in progress then get `server.shutdown_grace_secs`
+/// to be posted.
+pub async fn run(
+    ctx: Context,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), SlackError> {
     let state = Arc::new(state_for(&ctx, &shutdown)?);
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .map_err(|error| SlackError::Bind {
-            addr: config.listen.clone(),
-            error,
-        })?;
     ctx.load_models().await?;
     println!("listening on http://{}", listener.local_addr()?);
     eprintln!("skiff slack: Events API at POST /slack/events ; Ctrl-C to stop");

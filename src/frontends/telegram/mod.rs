@@ -307,17 +307,38 @@ impl TelegramState {
     }
 }
 
-/// `skiff telegram`: loads the models, polls until `shutdown`, then lets answers in progress
-/// finish (bounded by `server.shutdown_grace_secs`).
-pub async fn run(ctx: Context, shutdown: CancellationToken) -> Result<(), TelegramError> {
+/// The Bot API a bot polls for updates: the bot token (from `telegram.token_env`) and
+/// `telegram.api_url`.
+pub struct BotApi {
+    bot: Bot,
+    url: String,
+}
+
+impl BotApi {
+    /// Reads the token from the environment; nothing is sent until [`run`] polls.
+    pub fn from_config(config: &TelegramConfig) -> Result<BotApi, TelegramError> {
+        let token = std::env::var(&config.token_env)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| TelegramError::MissingToken(config.token_env.clone()))?;
+        let url = reqwest::Url::parse(config.api_url.trim_end_matches('/'))
+            .map_err(|_| TelegramError::BadUrl(config.api_url.clone()))?;
+        Ok(BotApi {
+            bot: Bot::new(token).set_api_url(url),
+            url: config.api_url.clone(),
+        })
+    }
+}
+
+/// `skiff telegram`: loads the models, polls `api` until `shutdown`, then lets answers in
+/// progress finish (bounded by `server.shutdown_grace_secs`).
+pub async fn run(
+    ctx: Context,
+    api: BotApi,
+    shutdown: CancellationToken,
+) -> Result<(), TelegramError> {
     let config = ctx.config().telegram.clone();
     let grace = ctx.grace();
-    let token = std::env::var(&config.token_env)
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| TelegramError::MissingToken(config.token_env.clone()))?;
-    let url = reqwest::Url::parse(config.api_url.trim_end_matches('/'))
-        .map_err(|_| TelegramError::BadUrl(config.api_url.clone()))?;
     if config.allow_users.is_empty() && config.allow_chats.is_empty() {
         eprintln!(
             "skiff telegram: telegram.allow_users and allow_chats are empty: everyone gets the refusal"
@@ -333,7 +354,7 @@ pub async fn run(ctx: Context, shutdown: CancellationToken) -> Result<(), Telegr
         )
         .with_memory_dir(ctx.memory_dir("telegram")),
     );
-    let bot = Bot::new(token).set_api_url(url);
+    let BotApi { bot, url } = api;
     let handler: UpdateHandler<HandlerError> = Update::filter_message().endpoint(on_message);
     let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
         .dependencies(dptree::deps![Arc::clone(&state)])
@@ -354,7 +375,7 @@ pub async fn run(ctx: Context, shutdown: CancellationToken) -> Result<(), Telegr
             )
             .await
     });
-    eprintln!("skiff telegram: polling {}; Ctrl-C to stop", config.api_url);
+    eprintln!("skiff telegram: polling {url}; Ctrl-C to stop");
     tokio::select! {
         r = &mut polling => {
             match r {

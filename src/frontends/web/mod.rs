@@ -31,7 +31,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 pub use super::http::ApiError;
-use super::http::{Mounted, same_secret};
+use super::http::{BindError, Mounted, same_secret};
 use super::{Context, ModelLoadError};
 use crate::agent::{AgentError, Answer, Answerer, AskRequest, Turn};
 use crate::app::App;
@@ -46,8 +46,8 @@ pub const MODEL_ID: &str = "skiff";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    #[error("server.listen = {addr}: cannot listen: {error}")]
-    Bind { addr: String, error: std::io::Error },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     #[error(
         "server.listen = {0} is not a loopback address and {1} is not set: refusing to serve \
          the wiki without a token (set {1}, or server.allow_open = true)"
@@ -413,21 +413,27 @@ pub fn token_for(config: &ServerConfig) -> Option<String> {
         .filter(|t| !t.trim().is_empty())
 }
 
+/// What `skiff serve` runs beside the web routes: wiki folders to sync in the background after
+/// start, and routes mounted on the same listener (Slack's Events API).
+#[derive(Default)]
+pub struct Extras {
+    pub ingest: Vec<PathBuf>,
+    pub mounted: Vec<Mounted>,
+}
+
 /// `skiff serve`: loads every role's model (so the first question is not slow and a broken
 /// model fails now), optionally syncs wiki folders in the background, then serves the web
-/// routes and the `mounted` ones until `shutdown`; in-flight answers get
+/// routes and the mounted ones on `listener` until `shutdown`; in-flight answers get
 /// `server.shutdown_grace_secs` to finish.
 pub async fn serve(
     ctx: Context,
-    ingest: Vec<PathBuf>,
-    mounted: Vec<Mounted>,
+    listener: TcpListener,
     shutdown: CancellationToken,
+    extras: Extras,
 ) -> Result<(), WebError> {
+    let Extras { ingest, mounted } = extras;
     let config = ctx.config().server.clone();
-    let addr: SocketAddr = config.listen.parse().map_err(|_| WebError::Bind {
-        addr: config.listen.clone(),
-        error: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an address:port"),
-    })?;
+    let addr = listener.local_addr()?;
     let token = token_for(&config);
     let named = match std::env::var(&config.tokens_env) {
         Ok(raw) => named_tokens(&raw, &config.tokens_env)?,
@@ -435,12 +441,6 @@ pub async fn serve(
     };
     check_open(&config, addr, token.is_some() || !named.is_empty())?;
     ctx.load_models().await?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|error| WebError::Bind {
-            addr: config.listen.clone(),
-            error,
-        })?;
     let eval_dir = ctx.config().store.data_dir.join("eval");
     let state = Arc::new(
         WebState::new(ctx.answerer(), config, token)

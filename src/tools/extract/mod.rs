@@ -5,10 +5,12 @@
 //! sent back once for correction and otherwise dropped. Units are normalised afterwards.
 
 mod focus;
+mod step;
 mod units;
 mod verify;
 
 pub use focus::focus;
+pub use step::{Extract, ExtractStep, PlanField};
 pub(in crate::tools) use units::normalise;
 pub(in crate::tools) use verify::check;
 pub use verify::flatten;
@@ -103,12 +105,12 @@ pub(super) struct RawValue {
     pub unit: Option<String>,
 }
 
-pub struct ExtractTool {
+pub struct Extractor {
     model: Arc<dyn ChatModel>,
     max_tokens: u32,
 }
 
-impl ExtractTool {
+impl Extractor {
     pub fn new(model: Arc<dyn ChatModel>) -> Self {
         Self {
             model,

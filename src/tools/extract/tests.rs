@@ -69,14 +69,14 @@ fn focus_keeps_the_lines_about_the_fields() {
     assert_eq!(focus(by_description, &lead), "Parts\nOne panel per box.");
 }
 
-fn tool(turns: Vec<&str>) -> (ExtractTool, Arc<ScriptedModel>) {
+fn tool(turns: Vec<&str>) -> (Extractor, Arc<ScriptedModel>) {
     let model = Arc::new(ScriptedModel::new(
         turns
             .into_iter()
             .map(|t| MockTurn::Text(t.into()))
             .collect(),
     ));
-    (ExtractTool::new(model.clone()), model)
+    (Extractor::new(model.clone()), model)
 }
 
 #[tokio::test]
@@ -173,7 +173,7 @@ async fn a_right_number_with_a_wrong_quote_is_quoted_from_its_line() {
     assert_eq!(x.values["battery_hours"], None);
 }
 
-fn tool_with(turns: Vec<&str>) -> (ExtractTool, Arc<ScriptedModel>) {
+fn tool_with(turns: Vec<&str>) -> (Extractor, Arc<ScriptedModel>) {
     tool(turns)
 }
 

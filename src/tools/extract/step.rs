@@ -1,0 +1,183 @@
+//! The extract step: table cells and labelled lines that name the thing are read by code
+//! ([`records`](super::super::records)); the extractor model reads what is left, from the
+//! passages of the step's searches.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{ExtractArgs, Extracted, Extractor, FieldKind, FieldSpec, Passage};
+use crate::tools::records;
+use crate::tools::step::{Fact, StepOutput, clip, page_name, ref_step};
+use crate::tools::{Ctx, Tool, ToolError, ToolKind};
+
+/// Extract typed values from the passages of earlier search steps.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractStep {
+    /// Ids of the search steps whose passages to read, e.g. ["s1"].
+    pub from: Vec<String>,
+    /// The thing the facts are about, e.g. "Orbit 4": table rows and headings that name it
+    /// are read by code before the extractor model is asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+    /// The facts to extract.
+    pub fields: Vec<PlanField>,
+}
+
+/// One fact to extract. Unlike the extract tool's own field spec the unit is required (""
+/// for none), so a number read in the wrong kind of unit can be caught.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanField {
+    /// Name of the value, e.g. "battery_hours".
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+    /// Unit for numbers, e.g. "hours", "USD", "g"; "" for text, yes/no and counts.
+    pub unit: String,
+    /// What the value is, naming the thing, e.g. "battery life of the Orbit 4".
+    pub description: String,
+}
+
+impl PlanField {
+    pub fn to_spec(&self) -> FieldSpec {
+        let unit = self.unit.trim();
+        FieldSpec {
+            name: self.name.clone(),
+            kind: self.kind,
+            unit: (!unit.is_empty()).then(|| unit.to_string()),
+            description: self.description.clone(),
+        }
+    }
+}
+
+pub struct Extract;
+
+impl Tool for Extract {
+    const KIND: ToolKind = ToolKind::Extract;
+    type Args = ExtractStep;
+
+    async fn call(&self, args: &ExtractStep, ctx: &Ctx<'_, '_>) -> Result<StepOutput, ToolError> {
+        let fields: Vec<FieldSpec> = args.fields.iter().map(PlanField::to_spec).collect();
+        extract_step(&args.from, args.about.as_deref(), &fields, ctx).await
+    }
+}
+
+async fn extract_step(
+    from: &[String],
+    about: Option<&str>,
+    fields: &[FieldSpec],
+    ctx: &Ctx<'_, '_>,
+) -> Result<StepOutput, ToolError> {
+    let (id, inputs, rt) = (ctx.step, ctx.inputs, ctx.rt);
+    let mut ids: Vec<usize> = Vec::new();
+    for f in from {
+        if let Some(StepOutput::Search { evidence, .. }) = inputs.get(&ref_step(f)) {
+            for e in evidence.iter().take(rt.extract_passages) {
+                if !ids.contains(e) {
+                    ids.push(*e);
+                }
+            }
+        }
+    }
+    let passages: Vec<Passage> = ids
+        .iter()
+        .filter_map(|i| {
+            rt.evidence.get(*i).map(|e| Passage {
+                id: format!("p{}", i + 1),
+                text: clip(
+                    &format!("{} > {}: {}", e.title, e.heading, e.text),
+                    rt.passage_chars,
+                ),
+            })
+        })
+        .collect();
+    if passages.is_empty() {
+        return Err(ToolError::Failed {
+            tool: "extract",
+            message: format!("the search steps {} found no passages", from.join(", ")),
+        });
+    }
+    // Table cells and labelled lines that name the thing are read by code; the model reads
+    // the rest (and is not even loaded when nothing is left).
+    let started = Instant::now();
+    let (by_code, mut notes) = match about {
+        Some(thing) => records::read(&passages, fields, thing, rt.embedder).await,
+        None => Default::default(),
+    };
+    let rest: Vec<FieldSpec> = fields
+        .iter()
+        .filter(|f| !by_code.contains_key(&f.name))
+        .cloned()
+        .collect();
+    let mut values: BTreeMap<String, Option<Extracted>> =
+        by_code.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    if rest.is_empty() {
+        rt.ledger.tool_step(id, "extract", started.elapsed());
+    } else {
+        let model = (rt.extractor)()
+            .await
+            .map_err(|message| ToolError::Failed {
+                tool: "extract",
+                message,
+            })?;
+        let tool = Extractor::new(model);
+        let (extraction, calls) = tool
+            .extract(&ExtractArgs {
+                passages,
+                fields: rest,
+            })
+            .await?;
+        for call in &calls {
+            rt.ledger.model_call(id, call, &rt.extractor_name);
+        }
+        values.extend(extraction.values);
+        notes.extend(extraction.notes);
+    }
+    let evidence_of = |p: &str| {
+        p.strip_prefix('p')
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.checked_sub(1))
+    };
+    let facts: Vec<Fact> = fields
+        .iter()
+        .map(|f| {
+            let value = values.get(&f.name).cloned().flatten();
+            Fact {
+                field: f.name.clone(),
+                evidence: value.as_ref().and_then(|v| evidence_of(&v.passage)),
+                value,
+            }
+        })
+        .collect();
+    // Label the values by the page most of them came from, else the first passage's page.
+    let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+    for f in &facts {
+        if let Some(e) = f.evidence {
+            *counts.entry(e).or_default() += 1;
+        }
+    }
+    let main = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(e, _)| *e)
+        .or(ids.first().copied());
+    // The page's name, unless it does not name the thing the values are about (a table of
+    // several things on one page): then the thing's name.
+    let page = main
+        .and_then(|e| rt.evidence.get(e))
+        .map(|e| page_name(&e.title));
+    let label = match (page, about.map(str::trim).filter(|t| !t.is_empty())) {
+        (Some(p), Some(thing)) if records::names(thing, &p).is_none() => thing.to_string(),
+        (Some(p), _) => p,
+        (None, thing) => thing.map_or_else(|| id.to_string(), str::to_string),
+    };
+    Ok(StepOutput::Extract {
+        label,
+        facts,
+        notes,
+    })
+}
