@@ -11,6 +11,11 @@
 #   unpacking the weights again for every prompt token, so prefill ran at decode speed. From 32
 #   rows on (prompts, never a decode step) the diff dequantizes the weights once per call and runs
 #   the crate's f32 GEMM; `skiff bench llm` measures it against llama.cpp.
+# - mistralrs-core 0.8.1's prefix cache keeps every finished sequence's KV cache and evicts only
+#   caches that are not on the CPU, so on a CPU-only machine nothing was ever evicted and a
+#   long-running server's memory grew with every model call (upstream issue #1961). The diff
+#   counts and evicts CPU caches too, so at most `prefix_cache` sequences (per local model) are
+#   kept; `skiff bench cache` measures it.
 # Idempotent: a no-op for each crate whose patched copy (with the current diffs) is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,3 +65,4 @@ patch_crate() {
 
 patch_crate qdrant-edge 0.9.0 0bf059f7c7f5145aea9b8ccfea3e6f9bcf7d0fd2440132a1489c02124473468c
 patch_crate candle-core 0.10.2 6bd9895436c1ba5dc1037a19935d084b838db066ff4e15ef7dded020b7c12a4a
+patch_crate mistralrs-core 0.8.1 a2b8b9e5c94491d9ceeded3a30291cb6af6ae74810a5776dd55e3bbb8b3429d4

@@ -212,6 +212,11 @@ pub struct LocalModelConfig {
     pub queue: usize,
     /// Seconds one request may take, queue wait included.
     pub timeout_secs: u64,
+    /// Finished sequences whose KV cache is kept, so a later prompt that starts with the same
+    /// text (a role's system prompt) skips that part of the prefill; oldest evicted first; 0 =
+    /// no prefix cache. Each kept sequence holds its KV cache (about 28 KiB per token for the
+    /// 1.5B).
+    pub prefix_cache: usize,
 }
 
 impl Default for LocalModelConfig {
@@ -221,6 +226,7 @@ impl Default for LocalModelConfig {
             max_concurrent: 2,
             queue: 16,
             timeout_secs: 600,
+            prefix_cache: 8,
         }
     }
 }

@@ -289,6 +289,113 @@ pub async fn llm_bench(
     })
 }
 
+/// `skiff bench cache`: what the local engine's prefix cache saves, and what it keeps in memory.
+#[derive(Debug, Serialize)]
+pub struct CacheBench {
+    pub model: String,
+    /// `models.local.NAME.prefix_cache`: finished sequences kept (0 = off).
+    pub prefix_cache: usize,
+    /// Tokens of the planner prompt's system part, which every call shares.
+    pub shared_prompt_tokens: u32,
+    pub calls: Vec<CacheCall>,
+    /// Wall time of the first call (nothing cached yet) and the median of the others.
+    pub first_ms: u64,
+    pub later_p50_ms: u64,
+    pub rss_start_mib: u64,
+    pub rss_end_mib: u64,
+    /// Resident memory added per call over the second half of the calls: about 0 once the
+    /// cache is full and evicting, the size of a sequence's KV cache when nothing is evicted.
+    pub growth_mib_per_call: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CacheCall {
+    pub prompt_tokens: u32,
+    pub ms: u64,
+    pub rss_mib: u64,
+}
+
+/// Loads `model` and sends `calls` planner prompts for different questions (one token each, so
+/// the time is the prefill): the system part is the same text every time, as it is for every
+/// question a server answers.
+pub async fn cache_bench(
+    config: &crate::config::Config,
+    model: &str,
+    calls: usize,
+) -> Result<CacheBench, LlmBenchError> {
+    use crate::config::ModelSpec;
+    use crate::providers::llm::{self, ChatRequest};
+    let local =
+        config.models.local.get(model).ok_or_else(|| {
+            LlmBenchError::Other(format!("no model {model:?} under [models.local]"))
+        })?;
+    let spec = ModelSpec::Local {
+        name: model.to_string(),
+        path: config.models.dir.join(&local.file),
+        config: local.clone(),
+    };
+    let chat = llm::connect(&spec).await?;
+    let rss_start_mib = rss_mib();
+    let mut out = Vec::new();
+    let mut system = String::new();
+    for i in 0..calls.max(2) {
+        let question = format!(
+            "Question {i}: how does item {i} compare with item {} on weight and price?",
+            i + 1
+        );
+        let pages = format!("- Item {i} (catalogue/item-{i}.md): weighs {i}0 g at {i}9 USD");
+        let messages = crate::prompts::Plan {
+            max_facts: 6,
+            today: "2026-01-01",
+            history: "",
+            pages: &pages,
+            question: &question,
+        }
+        .messages()
+        .map_err(|e| LlmBenchError::Other(e.to_string()))?;
+        if i == 0 {
+            system = messages
+                .first()
+                .map(|m| m.content.clone())
+                .unwrap_or_default();
+        }
+        let t0 = Instant::now();
+        let r = chat.chat(ChatRequest::new(messages, 1)).await?;
+        out.push(CacheCall {
+            prompt_tokens: r.usage.prompt_tokens,
+            ms: t0.elapsed().as_millis() as u64,
+            rss_mib: rss_mib(),
+        });
+    }
+    let rss_end_mib = rss_mib();
+    // Counted last, so that the timed calls found nothing of it cached.
+    let shared_prompt_tokens = chat
+        .chat(ChatRequest::new(vec![llm::ChatMessage::system(system)], 1))
+        .await?
+        .usage
+        .prompt_tokens;
+    let mut later: Vec<u64> = out[1..].iter().map(|c| c.ms).collect();
+    later.sort_unstable();
+    let half = &out[out.len() / 2..];
+    let growth = match (half.first(), half.last()) {
+        (Some(a), Some(b)) if half.len() > 1 => {
+            (b.rss_mib as f64 - a.rss_mib as f64) / (half.len() - 1) as f64
+        }
+        _ => 0.0,
+    };
+    Ok(CacheBench {
+        model: model.to_string(),
+        prefix_cache: local.prefix_cache,
+        shared_prompt_tokens,
+        first_ms: out[0].ms,
+        later_p50_ms: percentile(&later, 0.5),
+        rss_start_mib,
+        rss_end_mib,
+        growth_mib_per_call: growth,
+        calls: out,
+    })
+}
+
 /// `skiff bench ask`: wall time of whole answers and where it went, per role.
 #[derive(Debug, Serialize)]
 pub struct AskBench {

@@ -1,7 +1,7 @@
 //! The benchmarks' figures for people (`--json` prints the same structs as JSON).
 
 use super::all::AllBench;
-use super::{AskBench, IngestBench, LlmBench, ServeBench};
+use super::{AskBench, CacheBench, IngestBench, LlmBench, ServeBench};
 use crate::frontends::cli::snippet;
 
 pub fn ingest(b: &IngestBench) {
@@ -44,6 +44,40 @@ pub fn llm(b: &LlmBench) {
     );
     if let Some(note) = &b.peer_note {
         println!("  peer not measured: {note}");
+    }
+}
+
+pub fn cache(b: &CacheBench) {
+    let tokens = b.calls.first().map_or(0, |c| c.prompt_tokens);
+    println!(
+        "prefix cache benchmark: {}, prefix_cache = {}, {} planner prompts of ~{} tokens ({} shared)",
+        b.model,
+        b.prefix_cache,
+        b.calls.len(),
+        tokens,
+        b.shared_prompt_tokens
+    );
+    println!(
+        "  first call {:.1} s (nothing cached), later calls p50 {:.1} s",
+        b.first_ms as f64 / 1000.0,
+        b.later_p50_ms as f64 / 1000.0
+    );
+    println!(
+        "  resident memory {} MiB after load, {} MiB after the calls; {:+.1} MiB per call over the second half",
+        b.rss_start_mib, b.rss_end_mib, b.growth_mib_per_call
+    );
+    println!(
+        "  {:>4} {:>7} {:>9} {:>8}",
+        "call", "tokens", "ms", "RSS MiB"
+    );
+    for (i, c) in b.calls.iter().enumerate() {
+        println!(
+            "  {:>4} {:>7} {:>9} {:>8}",
+            i + 1,
+            c.prompt_tokens,
+            c.ms,
+            c.rss_mib
+        );
     }
 }
 

@@ -76,6 +76,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The local engine's prefix cache: planner prompts for different questions (same system
+    /// text) one after another; time per call and resident memory after each.
+    Cache {
+        /// A name under [models.local] (its prefix_cache setting is what is measured).
+        #[arg(long, default_value = "qwen-1_5b")]
+        model: String,
+        /// Calls to make (at least 2).
+        #[arg(long, default_value_t = 12)]
+        calls: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Local chat model (mistral.rs) prompt/decode tokens/s vs llama.cpp on the same GGUF.
     Llm {
         /// A name under [models.local].
@@ -171,6 +183,10 @@ pub async fn run(what: Command, config: Config, shutdown: CancellationToken) -> 
             let progress = cli::TerminalProgress::new("bench ingest");
             let figures = skiff::bench::ingest_bench(&app, &wiki, queries, &progress).await?;
             show(json, &figures, print::ingest)?;
+        }
+        Command::Cache { model, calls, json } => {
+            let figures = skiff::bench::cache_bench(&config, &model, calls).await?;
+            show(json, &figures, print::cache)?;
         }
         Command::Llm {
             model,

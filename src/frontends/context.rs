@@ -57,8 +57,9 @@ impl Context {
     }
 
     /// Loads every role's model now, so a broken model fails at start and the first question
-    /// is not slow (a model shared by roles is loaded once). Front ends call it after their
-    /// own checks, which are quick.
+    /// is not slow (a model shared by roles is loaded once), then warms the local models'
+    /// prompt caches with each role's system prompt in the background. Front ends call it
+    /// after their own checks, which are quick.
     pub async fn load_models(&self) -> Result<(), ModelLoadError> {
         for role in [
             ModelRole::Planner,
@@ -70,6 +71,9 @@ impl Context {
                 message: e.to_string(),
             })?;
         }
+        // In the background: a question that comes meanwhile is answered, only slower.
+        let app = Arc::clone(&self.app);
+        tokio::spawn(async move { app.warm_prompt_caches().await });
         Ok(())
     }
 }

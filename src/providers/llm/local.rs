@@ -27,6 +27,10 @@ pub struct LocalOptions {
     pub queue: usize,
     /// Upper bound on one request, queue wait included.
     pub timeout: Duration,
+    /// Finished sequences whose KV cache is kept for prompts that start the same way (0 = off).
+    /// Bounded by the mistralrs-core patch in scripts/patches/ (unpatched, CPU caches were
+    /// never evicted).
+    pub prefix_cache: usize,
 }
 
 pub struct LocalModel {
@@ -71,6 +75,7 @@ impl LocalModel {
         let file = file.to_string_lossy().into_owned();
         let handle = tokio::runtime::Handle::current();
         let seqs = options.max_concurrent.max(1);
+        let prefix_cache = (options.prefix_cache > 0).then_some(options.prefix_cache);
         // mistral.rs's build() does synchronous file I/O; keep it off the runtime's workers.
         let model = tokio::task::spawn_blocking(move || {
             handle.block_on(
@@ -78,6 +83,7 @@ impl LocalModel {
                     .with_force_cpu()
                     .with_token_source(TokenSource::None)
                     .with_max_num_seqs(seqs)
+                    .with_prefix_cache_n(prefix_cache)
                     .build(),
             )
         })

@@ -217,6 +217,7 @@ pub async fn connect(
                 max_concurrent: config.max_concurrent,
                 queue: config.queue,
                 timeout: Duration::from_secs(config.timeout_secs),
+                prefix_cache: config.prefix_cache,
             };
             Ok(std::sync::Arc::new(
                 local::LocalModel::load(name, path, options).await?,
