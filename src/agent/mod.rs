@@ -434,6 +434,75 @@ async fn ask_inner(
     })
 }
 
+/// Sends the system prompt of the planner, extractor and synthesizer to each role's model
+/// once (one token out), so a local model's prefix cache holds that text before the first
+/// question: every prompt of a role starts with it, byte for byte, and the first question
+/// then skips its prefill (~600 tokens for the planner). Long-running front ends call it
+/// after loading the models; remote models are left alone (their servers cache on their
+/// own). A failure is only logged: the question that follows pays the prefill instead.
+pub async fn warm_prompt_caches(app: &App) {
+    let (none, max_facts) = ("", slots::MAX_FACTS);
+    let prompts = [
+        (
+            ModelRole::Planner,
+            prompts::Plan {
+                max_facts,
+                today: none,
+                history: none,
+                pages: none,
+                question: none,
+            }
+            .messages(),
+        ),
+        (
+            ModelRole::Extractor,
+            prompts::Extract {
+                fields: none,
+                passages: none,
+            }
+            .messages(),
+        ),
+        (
+            ModelRole::Synthesizer,
+            prompts::Synthesize {
+                history: none,
+                evidence: none,
+                facts: none,
+                question: none,
+                instruction: none,
+            }
+            .messages(),
+        ),
+    ];
+    for (role, messages) in prompts {
+        if !matches!(
+            app.config.model_for(role),
+            Ok(crate::config::ModelSpec::Local { .. })
+        ) {
+            continue;
+        }
+        let system = messages.ok().and_then(|m| m.into_iter().next());
+        let (Some(system), Ok(model)) = (system, app.model(role).await) else {
+            continue;
+        };
+        let started = std::time::Instant::now();
+        match model
+            .chat(crate::providers::llm::ChatRequest::new(vec![system], 1))
+            .await
+        {
+            Ok(r) => tracing::info!(
+                role = role.as_str(),
+                tokens = r.usage.prompt_tokens,
+                secs = started.elapsed().as_secs_f32(),
+                "prompt cache warmed"
+            ),
+            Err(e) => {
+                tracing::warn!(role = role.as_str(), error = %e, "prompt cache not warmed")
+            }
+        }
+    }
+}
+
 async fn role_model(app: &App, role: ModelRole) -> Result<Arc<dyn ChatModel>, AgentError> {
     app.model(role).await.map_err(|e| AgentError::Model {
         role: role.as_str(),

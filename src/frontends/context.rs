@@ -73,7 +73,7 @@ impl Context {
         }
         // In the background: a question that comes meanwhile is answered, only slower.
         let app = Arc::clone(&self.app);
-        tokio::spawn(async move { app.warm_prompt_caches().await });
+        tokio::spawn(async move { crate::agent::warm_prompt_caches(&app).await });
         Ok(())
     }
 }
