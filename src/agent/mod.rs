@@ -28,7 +28,7 @@ use crate::providers::llm::{ChatMessage, ChatModel, ChatRequest, OutputSchema, p
 use crate::providers::store::Access;
 use crate::search::{self, SearchError};
 use crate::tools::ModelCall;
-use crate::tools::step::{EvidenceSet, ExtractorFuture, Runtime, StepOutput};
+use crate::tools::step::{EvidenceSet, ExtractorFuture, Runtime, StepOutput, clip};
 use executor::StepReport;
 use ledger::{Ledger, LedgerReport, Prices};
 use plan::{Plan, PlanError, ValidPlan};
@@ -631,8 +631,8 @@ async fn planner_pages(app: &App, query: &str, access: &Access) -> Result<String
         .zip(snippets)
         .map(|(h, best)| {
             let text = match best {
-                Some(sentence) => crate::tools::step::clip(sentence, SNIPPET_CHARS),
-                None => crate::tools::step::clip(&h.text.replace('\n', " "), SNIPPET_CHARS),
+                Some(sentence) => clip(sentence, SNIPPET_CHARS),
+                None => clip(&h.text.replace('\n', " "), SNIPPET_CHARS),
             };
             format!("- {} ({}): {}", h.title, h.source, text)
         })

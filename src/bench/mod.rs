@@ -227,18 +227,9 @@ pub async fn llm_bench(
     max_tokens: u32,
     peer_python: &Path,
 ) -> Result<LlmBench, LlmBenchError> {
-    use crate::config::ModelSpec;
     use crate::providers::llm::{self, ChatRequest};
-    let local =
-        config.models.local.get(model).ok_or_else(|| {
-            LlmBenchError::Other(format!("no model {model:?} under [models.local]"))
-        })?;
+    let (spec, local) = local_spec(config, model)?;
     let path = config.models.dir.join(&local.file);
-    let spec = ModelSpec::Local {
-        name: model.to_string(),
-        path: path.clone(),
-        config: local.clone(),
-    };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let runs = runs.max(1);
     let chat = llm::connect(&spec).await?;
@@ -289,6 +280,29 @@ pub async fn llm_bench(
     })
 }
 
+/// The model `name` under [models.local], as the benchmarks load it, with its settings.
+fn local_spec<'c>(
+    config: &'c crate::config::Config,
+    name: &str,
+) -> Result<
+    (
+        crate::config::ModelSpec,
+        &'c crate::config::LocalModelConfig,
+    ),
+    LlmBenchError,
+> {
+    let local =
+        config.models.local.get(name).ok_or_else(|| {
+            LlmBenchError::Other(format!("no model {name:?} under [models.local]"))
+        })?;
+    let spec = crate::config::ModelSpec::Local {
+        name: name.to_string(),
+        path: config.models.dir.join(&local.file),
+        config: local.clone(),
+    };
+    Ok((spec, local))
+}
+
 /// `skiff bench cache`: what the local engine's prefix cache saves, and what it keeps in memory.
 #[derive(Debug, Serialize)]
 pub struct CacheBench {
@@ -323,17 +337,8 @@ pub async fn cache_bench(
     model: &str,
     calls: usize,
 ) -> Result<CacheBench, LlmBenchError> {
-    use crate::config::ModelSpec;
     use crate::providers::llm::{self, ChatRequest};
-    let local =
-        config.models.local.get(model).ok_or_else(|| {
-            LlmBenchError::Other(format!("no model {model:?} under [models.local]"))
-        })?;
-    let spec = ModelSpec::Local {
-        name: model.to_string(),
-        path: config.models.dir.join(&local.file),
-        config: local.clone(),
-    };
+    let (spec, local) = local_spec(config, model)?;
     let chat = llm::connect(&spec).await?;
     let rss_start_mib = rss_mib();
     let mut out = Vec::new();
@@ -345,7 +350,7 @@ pub async fn cache_bench(
         );
         let pages = format!("- Item {i} (catalogue/item-{i}.md): weighs {i}0 g at {i}9 USD");
         let messages = crate::prompts::Plan {
-            max_facts: 6,
+            max_facts: crate::agent::slots::MAX_FACTS,
             today: "2026-01-01",
             history: "",
             pages: &pages,
