@@ -153,6 +153,32 @@ pub fn dates_in(text: &str) -> Vec<i64> {
     out
 }
 
+/// Every day of the year written in `text` ("12 June", "Jun 12th", "12 June 2026",
+/// "2026-06-12"), with or without its year, as (month, day): what a question like "which day
+/// is it this year?" is answered with.
+pub fn days_of_year_in(text: &str) -> Vec<(u32, u32)> {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '[' | ']' | ';' | '|'))
+        .filter(|w| !w.is_empty())
+        .map(|w| w.trim_end_matches(['.', ':', '!', '?']))
+        .collect();
+    let mut out = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if let Some(n) = w.get(..10).and_then(parse_iso).filter(|_| w.len() == 10) {
+            let (_, m, d) = civil(n);
+            out.push((m, d));
+            continue;
+        }
+        let next = words.get(i + 1).copied();
+        if let (Some(d), Some(m)) = (day(w), next.and_then(month)) {
+            out.push((m, d));
+        } else if let (Some(m), Some(d)) = (month(w), next.and_then(day)) {
+            out.push((m, d));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +216,16 @@ mod tests {
                 parse_iso("2022-10-19").unwrap()
             ]
         );
+        // A day of the year, with or without its year.
+        for text in [
+            "on 12 June",
+            "Petrel Day is June 12th.",
+            "Fri 12 Jun 2026",
+            "(2026-06-12)",
+        ] {
+            assert_eq!(days_of_year_in(text), vec![(6, 12)], "{text}");
+        }
+        assert!(days_of_year_in("12 units in 2026").is_empty());
         // No year, no date.
         assert!(dates_in("fitted on 2 December").is_empty());
         assert!(dates_in("31 February 2025").is_empty());

@@ -98,10 +98,34 @@ pub struct Score {
 pub fn states(text: &str, spellings: &[String]) -> bool {
     let clean = quantity::strip_citations(text);
     let figures = quantity::quantities_in(&quantity::without_numbered_names(&clean));
+    let days = crate::dates::days_of_year_in(&clean);
     spellings.iter().any(|s| match Quantity::parse(s) {
         Some(want) => figures.iter().any(|f| f.matches(&want, quantity::ROUNDED)),
-        None => quantity::contains_words(&clean, s),
+        None => {
+            quantity::contains_words(&clean, s)
+                || plural(s).is_some_and(|p| quantity::contains_words(&clean, &p))
+                || day_of_year(s).is_some_and(|want| days.contains(&want))
+        }
     })
+}
+
+/// The plural of a spelling that ends in a letter ("Thursday" -> "Thursdays": "reviewed on
+/// Thursdays" states it).
+fn plural(spelling: &str) -> Option<String> {
+    spelling
+        .chars()
+        .next_back()
+        .is_some_and(|c| c.is_alphabetic() && c != 's')
+        .then(|| format!("{spelling}s"))
+}
+
+/// The day of the year a spelling is, when it is only that ("12 Jun", "June 12"): it matches
+/// the same day however the answer writes it ("June 12th", "Fri 12 Jun 2026").
+fn day_of_year(spelling: &str) -> Option<(u32, u32)> {
+    match crate::dates::days_of_year_in(spelling)[..] {
+        [one] if spelling.split_whitespace().count() == 2 => Some(one),
+        _ => None,
+    }
 }
 
 fn share(expected: &[String], found: impl Fn(&String) -> bool) -> f64 {
@@ -446,6 +470,17 @@ mod tests {
         assert!(!states("use UDPX", &alts(&["UDP"])));
         assert!(states("open 51820/UDP", &alts(&["UDP"])));
         assert!(states("a 10.1-inch screen", &alts(&["10.1\""])));
+        // A plural states the word; a longer word does not.
+        assert!(states(
+            "Reviews are on Thursdays at 14:00.",
+            &alts(&["Thursday"])
+        ));
+        assert!(!states("Reviews are on Thursdaysx.", &alts(&["Thursday"])));
+        // A day of the year matches however it is written; another day does not.
+        assert!(states("Petrel Day is June 12th [3].", &alts(&["12 Jun"])));
+        assert!(states("It is on Fri 12 Jun 2026.", &alts(&["June 12"])));
+        assert!(!states("It is on June 13th.", &alts(&["12 Jun"])));
+        assert!(!states("It costs 12 dollars in June.", &alts(&["12 Jun"])));
         // A difference hidden behind a marker is missing: "[5]" is not "5 hours".
         assert!(!states("14 h vs 19 h [5].", &alts(&["5 hours", "5h"])));
     }

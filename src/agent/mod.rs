@@ -377,38 +377,61 @@ async fn ask_inner(
         observer.token(&text);
         (text, prepared.shown)
     } else {
-        let messages = prompts::Synthesize {
-            history: &history,
-            evidence: prepared.evidence_text.trim_end(),
-            facts: &prepared.facts_text,
-            question: &question,
-            instruction: synthesize::instruction(&prepared),
-        }
-        .messages()?;
-        tracing::debug!(system = %messages[0].content, user = %messages[1].content, "synthesizer prompt");
-        let model = role_model(app, ModelRole::Synthesizer).await?;
-        let timeout = Duration::from_secs(cfg.synthesis_timeout_secs);
-        let draft = draft_answer(
-            model.as_ref(),
-            observer,
-            messages,
-            prepared.shown.len(),
-            cfg.answer_max_tokens,
-            timeout,
-            &ledger,
-            &app.config.roles.synthesizer,
+        // What the answer may state besides the passages: the question, the conversation and
+        // the computed facts.
+        let given = format!("{question}\n{query}\n{history}\n{}", prepared.facts_text);
+        // Subjects are checked only without computed facts: extracted values already had to
+        // name their thing, and the facts cite the passages by their first numbers.
+        let subjects = if prepared.facts_text.is_empty() {
+            synthesize::subjects(&query, &prepared.shown)
+        } else {
+            Vec::new()
+        };
+        let mut text = write_answer(
+            app, observer, &prepared, &history, &question, &ledger, &mut notes,
         )
         .await?;
-        let (text, more) = match draft {
-            Ok(d) => synthesize::settle(&d, &prepared.shown, !prepared.facts_text.is_empty()),
-            // Not the requested JSON (a backend that ignores schemas): the text is the answer.
-            Err(raw) => (raw, vec!["the synthesizer did not answer in JSON".into()]),
-        };
-        notes.extend(more);
-        let (text, more) = synthesize::complete(&text, &prepared.computed);
-        notes.extend(more);
+        let mut shown = prepared.shown.clone();
+        let mut vetted = synthesize::vet(&text, &shown, &given, &subjects);
+        if let synthesize::Vetted::OffSubject(unnamed) = &vetted
+            && let Some(less) = prepared.restricted(
+                &synthesize::naming_all(&subjects, &shown),
+                cfg.passage_chars,
+            )
+        {
+            // Asked again with only the passages about what the question names: a small
+            // model picks the wrong passage far less often when the others are gone.
+            notes.push(format!(
+                "the answer came from passages that do not name {}; asked again with the {} that do",
+                unnamed.join(", "),
+                less.shown.len()
+            ));
+            text = write_answer(
+                app, observer, &less, &history, &question, &ledger, &mut notes,
+            )
+            .await?;
+            shown = less.shown;
+            vetted = synthesize::vet(&text, &shown, &given, &subjects);
+        }
+        match vetted {
+            synthesize::Vetted::Supported => {}
+            synthesize::Vetted::Invented(figures) => {
+                notes.push(format!(
+                    "the drafted answer stated {} that no passage states; not answered",
+                    figures.join(", ")
+                ));
+                text = synthesize::not_supported(&shown);
+            }
+            synthesize::Vetted::OffSubject(unnamed) => {
+                notes.push(format!(
+                    "the drafted answer came from passages that do not name {}; not answered",
+                    unnamed.join(", ")
+                ));
+                text = synthesize::not_supported(&shown);
+            }
+        }
         observer.token(&text);
-        (text, prepared.shown)
+        (text, shown)
     };
     let checked = synthesize::check(&text, &shown);
     notes.extend(checked.notes);
@@ -432,6 +455,50 @@ async fn ask_inner(
         ledger: ledger.report(started.elapsed()),
         notes,
     })
+}
+
+/// The synthesizer's answer from `prepared`'s evidence: its draft settled against that
+/// evidence (quotes verified) and completed with any computed result it left out.
+async fn write_answer(
+    app: &App,
+    observer: &dyn Observer,
+    prepared: &synthesize::Prepared,
+    history: &str,
+    question: &str,
+    ledger: &Ledger,
+    notes: &mut Vec<String>,
+) -> Result<String, AgentError> {
+    let cfg = &app.config.agent;
+    let messages = prompts::Synthesize {
+        history,
+        evidence: prepared.evidence_text.trim_end(),
+        facts: &prepared.facts_text,
+        question,
+        instruction: synthesize::instruction(prepared),
+    }
+    .messages()?;
+    tracing::debug!(system = %messages[0].content, user = %messages[1].content, "synthesizer prompt");
+    let model = role_model(app, ModelRole::Synthesizer).await?;
+    let draft = draft_answer(
+        model.as_ref(),
+        observer,
+        messages,
+        prepared.shown.len(),
+        cfg.answer_max_tokens,
+        Duration::from_secs(cfg.synthesis_timeout_secs),
+        ledger,
+        &app.config.roles.synthesizer,
+    )
+    .await?;
+    let (text, more) = match draft {
+        Ok(d) => synthesize::settle(&d, &prepared.shown, !prepared.facts_text.is_empty()),
+        // Not the requested JSON (a backend that ignores schemas): the text is the answer.
+        Err(raw) => (raw, vec!["the synthesizer did not answer in JSON".into()]),
+    };
+    notes.extend(more);
+    let (text, more) = synthesize::complete(&text, &prepared.computed);
+    notes.extend(more);
+    Ok(text)
 }
 
 /// Sends the system prompt of the planner, extractor and synthesizer to each role's model

@@ -14,7 +14,24 @@ use super::evidence::*;
 #[derive(Debug, Clone, Deserialize)]
 pub struct Draft {
     pub quotes: Vec<DraftQuote>,
+    /// Whether the quotes answer the question; a backend that ignores the schema may leave
+    /// it out, and then the other checks decide.
+    #[serde(default)]
+    pub answerable: Answerable,
     pub answer: String,
+}
+
+/// The synthesizer's own judgement of the evidence, written before the answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Answerable {
+    /// The quotes answer the whole question.
+    #[default]
+    Yes,
+    /// They answer part of it.
+    Partial,
+    /// The evidence does not answer it.
+    No,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,17 +60,18 @@ pub fn draft_schema(evidence: usize) -> Value {
                     "required": ["evidence", "quote"]
                 }
             },
+            "answerable": {"type": "string", "enum": ["yes", "partial", "no"]},
             "answer": {"type": "string", "maxLength": 700}
         },
-        "required": ["quotes", "answer"]
+        "required": ["quotes", "answerable", "answer"]
     })
 }
 
 /// Turns a draft into the answer text: quotes are verified against the evidence shown (a quote
-/// found in another passage counts for that one); with no verified quote and no computed fact
-/// the answer is that the wiki does not say, whatever the model wrote; an answer that refuses
-/// although verified quotes exist becomes those quotes; an answer without any citation gets the
-/// quotes' evidence numbers.
+/// found in another passage counts for that one); a draft that judges the evidence does not
+/// answer, or whose answer refuses, is a refusal whatever it quoted; with no verified quote and
+/// no computed fact the answer is that the wiki does not say, whatever the model wrote; an
+/// answer without any citation gets the quotes' evidence numbers.
 pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Vec<String>) {
     let mut notes = Vec::new();
     // Table bars, like markdown emphasis, are not part of what a passage says.
@@ -66,8 +84,8 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
         }
         let stated = shown
             .get(q.evidence.wrapping_sub(1))
-            .filter(|c| flat(&c.text).contains(&quote))
-            .or_else(|| shown.iter().find(|c| flat(&c.text).contains(&quote)));
+            .filter(|c| flat(&c.labelled()).contains(&quote))
+            .or_else(|| shown.iter().find(|c| flat(&c.labelled()).contains(&quote)));
         match stated {
             Some(c) => verified.push((c.n, q.quote.trim().to_string())),
             // The note does not repeat the quote: model text that is in no passage may be
@@ -80,6 +98,12 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
         }
     }
     let answer = draft.answer.trim();
+    if draft.answerable == Answerable::No {
+        // The model's own judgement that the evidence does not answer: a quote it copied
+        // from a nearby passage never turns that into an answer.
+        notes.push("the synthesizer judged that the evidence does not answer the question".into());
+        return (NOT_IN_WIKI.to_string(), notes);
+    }
     if verified.is_empty() && !has_facts {
         // Small models sometimes skip the quotes but state the right figures: an answer that
         // gave no quote at all and whose every figure is stated by the evidence stands
@@ -97,13 +121,8 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
             .iter()
             .filter(|s| !s.trim().is_empty())
             .all(|s| is_refusal(s));
-    if refuses && !verified.is_empty() {
-        notes.push("the answer refused although the evidence states it; quoting instead".into());
-        let quoted: Vec<String> = verified
-            .iter()
-            .map(|(n, q)| format!("\"{}\" [{n}]", q.trim_end_matches('.')))
-            .collect();
-        return (format!("The wiki says: {}.", quoted.join("; ")), notes);
+    if refuses {
+        return (NOT_IN_WIKI.to_string(), notes);
     }
     if !answer.contains('[') && !verified.is_empty() {
         let mut ns: Vec<usize> = verified.iter().map(|(n, _)| *n).collect();
@@ -175,23 +194,166 @@ pub fn absent_names(query: &str, evidence: &[Evidence]) -> Vec<String> {
 /// The refusal for a question about names the wiki does not have, with the pages found nearby
 /// (so the asker sees what the wiki does cover).
 pub fn names_not_found(absent: &[String], shown: &[Citation]) -> String {
-    let mut text = format!(
-        "The wiki does not say: no page found mentions {}.",
-        absent.join(" or ")
-    );
+    format!(
+        "The wiki does not say: no page found mentions {}.{}",
+        absent.join(" or "),
+        nearest_pages(shown)
+    )
+}
+
+/// The refusal when the evidence found does not support an answer: what was looked at, so the
+/// asker can read on from there.
+pub fn not_supported(shown: &[Citation]) -> String {
+    format!("{NOT_IN_WIKI}{}", nearest_pages(shown))
+}
+
+/// " The nearest pages are: A; B; C." (the first three titles of the evidence), or "".
+fn nearest_pages(shown: &[Citation]) -> String {
     let mut titles: Vec<&str> = Vec::new();
     for c in shown {
         if !c.title.is_empty() && !titles.contains(&c.title.as_str()) {
             titles.push(&c.title);
         }
     }
-    if !titles.is_empty() {
-        text.push_str(&format!(
-            " The nearest pages are: {}.",
-            titles.into_iter().take(3).collect::<Vec<_>>().join("; ")
-        ));
+    if titles.is_empty() {
+        return String::new();
     }
-    text
+    format!(
+        " The nearest pages are: {}.",
+        titles.into_iter().take(3).collect::<Vec<_>>().join("; ")
+    )
+}
+
+/// The figures of `answer` that no passage shown states and `given` (the question, earlier
+/// turns, the computed facts) does not either: a number the model made up. A citation marker
+/// or a name's number ("Model 4") is no figure; "5:30 pm" is read as 17:30.
+pub fn invented_figures(answer: &str, shown: &[Citation], given: &str) -> Vec<String> {
+    if is_refusal(answer) {
+        return Vec::new();
+    }
+    let figures = |text: &str| {
+        quantity::numbers_in(&twenty_four_hour(&quantity::without_numbered_names(
+            &quantity::strip_citations(text),
+        )))
+    };
+    let mut stated: Vec<f64> = shown.iter().flat_map(|c| figures(&c.labelled())).collect();
+    stated.extend(figures(given));
+    let mut invented: Vec<String> = Vec::new();
+    for x in figures(answer) {
+        let known = x.abs() < 1.0
+            || stated
+                .iter()
+                .any(|y| quantity::same(x.abs(), y.abs(), quantity::ROUNDED));
+        let shown_as = crate::tools::step::format_number(x);
+        if !known && !invented.contains(&shown_as) {
+            invented.push(shown_as);
+        }
+    }
+    invented
+}
+
+/// Clock times written with "pm" on the 24-hour clock ("5:30 pm" -> "17:30"), so a time the
+/// answer converts from "17:30" is read as the passage's.
+fn twenty_four_hour(text: &str) -> String {
+    let is_pm = |s: &str| {
+        let s = s.to_lowercase();
+        let s = s.trim_end_matches([',', ';', ')', '.']);
+        s == "pm" || s == "p.m"
+    };
+    let words: Vec<&str> = text.split(' ').collect();
+    let mut out: Vec<String> = Vec::with_capacity(words.len());
+    for (i, w) in words.iter().enumerate() {
+        let digits = w.len() - w.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let rest = &w[digits..];
+        let tail = match rest.strip_prefix(':') {
+            Some(m) if m.len() >= 2 && m[..2].bytes().all(|b| b.is_ascii_digit()) => &m[2..],
+            _ => rest,
+        };
+        let pm = (!tail.is_empty() && is_pm(tail))
+            || (tail.is_empty() && words.get(i + 1).is_some_and(|n| is_pm(n)));
+        match w[..digits].parse::<u32>() {
+            Ok(h) if (1..=2).contains(&digits) && (1..12).contains(&h) && pm => {
+                out.push(format!("{}{rest}", h + 12));
+            }
+            _ => out.push((*w).to_string()),
+        }
+    }
+    out.join(" ")
+}
+
+/// The question's subjects: its name words (`quantity::names_in`; a numbered name whole) that
+/// the title or heading of a passage shown names, i.e. what the wiki files pages and sections
+/// under (a place, a product, a team). An answer about one of them must come from a passage
+/// that names it.
+pub fn subjects(query: &str, shown: &[Citation]) -> Vec<String> {
+    let numbered = quantity::numbered_names(query);
+    let mut names: Vec<String> = numbered.iter().map(|n| n.to_lowercase()).collect();
+    for w in quantity::names_in(query) {
+        let part_of_numbered = names.iter().any(|n| n.split(' ').any(|p| p == w));
+        if !w.chars().all(|c| c.is_ascii_digit()) && !part_of_numbered && !names.contains(&w) {
+            names.push(w);
+        }
+    }
+    names.retain(|n| {
+        shown.iter().any(|c| {
+            quantity::contains_words(&c.title, n) || quantity::contains_words(&c.heading, n)
+        })
+    });
+    names
+}
+
+/// Whether a passage names `subject` in its page, title, heading or text.
+fn names(c: &Citation, subject: &str) -> bool {
+    quantity::contains_words(&c.labelled(), subject) || quantity::contains_words(&c.source, subject)
+}
+
+/// The subjects that no cited passage names: the answer was drawn from passages about
+/// something else ("the office in Norway" answered with another office's address).
+pub fn unnamed_subjects(subjects: &[String], cited: &[Citation]) -> Vec<String> {
+    subjects
+        .iter()
+        .filter(|s| !cited.iter().any(|c| names(c, s)))
+        .cloned()
+        .collect()
+}
+
+/// What the checks found in a drafted answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Vetted {
+    /// Every figure is stated and every subject is named by a passage it cites.
+    Supported,
+    /// Figures no passage (nor the question, nor a computed fact) states.
+    Invented(Vec<String>),
+    /// Subjects of the question that no passage the answer cites names.
+    OffSubject(Vec<String>),
+}
+
+/// Checks an answer (not a refusal) against the evidence shown: its figures must be stated
+/// there or in `given`, and the passages it cites must name the question's `subjects`.
+pub fn vet(text: &str, shown: &[Citation], given: &str, subjects: &[String]) -> Vetted {
+    let invented = invented_figures(text, shown, given);
+    if !invented.is_empty() {
+        return Vetted::Invented(invented);
+    }
+    let checked = check(text, shown);
+    if !checked.answered {
+        return Vetted::Supported;
+    }
+    let unnamed = unnamed_subjects(subjects, &checked.citations);
+    if unnamed.is_empty() {
+        Vetted::Supported
+    } else {
+        Vetted::OffSubject(unnamed)
+    }
+}
+
+/// The numbers of the passages shown that name every subject.
+pub fn naming_all(subjects: &[String], shown: &[Citation]) -> Vec<usize> {
+    shown
+        .iter()
+        .filter(|c| subjects.iter().all(|s| names(c, s)))
+        .map(|c| c.n)
+        .collect()
 }
 
 pub fn check(text: &str, shown: &[Citation]) -> Checked {

@@ -23,6 +23,25 @@ pub struct Citation {
     pub text: String,
 }
 
+impl Citation {
+    /// The passage as the synthesizer sees it: "[n] title > heading: text", one per line.
+    pub fn line(&self, passage_chars: usize) -> String {
+        format!(
+            "[{}] {} > {}: {}\n",
+            self.n,
+            self.title,
+            self.heading,
+            clip(&self.text, passage_chars)
+        )
+    }
+
+    /// Where the passage sits and what it says, for checking what it names or states (a
+    /// quote may begin with the heading it was shown under).
+    pub fn labelled(&self) -> String {
+        format!("{} > {}: {}", self.title, self.heading, self.text)
+    }
+}
+
 /// The evidence shown to the synthesizer, numbered from 1, and the facts lines.
 pub struct Prepared {
     pub shown: Vec<Citation>,
@@ -105,20 +124,15 @@ pub fn prepare(
     let mut evidence_text = String::new();
     for (i, e) in order.iter().enumerate() {
         let Some(ev) = evidence.get(*e) else { continue };
-        evidence_text.push_str(&format!(
-            "[{}] {} > {}: {}\n",
-            i + 1,
-            ev.title,
-            ev.heading,
-            clip(&ev.text, passage_chars)
-        ));
-        shown.push(Citation {
+        let c = Citation {
             n: i + 1,
             source: ev.source,
             heading: ev.heading,
             title: ev.title,
             text: ev.text,
-        });
+        };
+        evidence_text.push_str(&c.line(passage_chars));
+        shown.push(c);
     }
     let cite = |ids: &[usize]| -> String {
         let mut ns: Vec<usize> = ids.iter().filter_map(|e| number.get(e).copied()).collect();
@@ -272,6 +286,33 @@ pub fn prepare(
         facts_text,
         computed,
         template,
+    }
+}
+
+impl Prepared {
+    /// Only the passages `keep` (numbers as shown), renumbered from 1, for asking again with
+    /// less: None when there are computed facts (they cite the numbers as first shown), when
+    /// nothing would be kept, or when everything would.
+    pub fn restricted(&self, keep: &[usize], passage_chars: usize) -> Option<Prepared> {
+        let kept: Vec<&Citation> = self.shown.iter().filter(|c| keep.contains(&c.n)).collect();
+        if !self.facts_text.is_empty() || kept.is_empty() || kept.len() == self.shown.len() {
+            return None;
+        }
+        let shown: Vec<Citation> = kept
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| Citation {
+                n: i + 1,
+                ..c.clone()
+            })
+            .collect();
+        Some(Prepared {
+            evidence_text: shown.iter().map(|c| c.line(passage_chars)).collect(),
+            shown,
+            facts_text: String::new(),
+            computed: Vec::new(),
+            template: None,
+        })
     }
 }
 

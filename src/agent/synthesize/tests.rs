@@ -257,6 +257,7 @@ fn drafts_are_settled_against_the_evidence() {
                 quote: q.into(),
             })
             .collect(),
+        answerable: Answerable::Yes,
         answer: answer.into(),
     };
     // A quote attributed to the wrong passage counts for the right one.
@@ -286,13 +287,32 @@ fn drafts_are_settled_against_the_evidence() {
         notes[0].contains("[1]") && !notes[0].contains("TCP 443"),
         "{notes:?}"
     );
-    // A refusal despite a verified quote becomes the quote.
+    // A refusal stays one, whatever was quoted: a verified quote from a nearby passage
+    // never turns it into an answer.
     let (text, _) = settle(
         &draft(vec![(1, "UDP 51820")], "The wiki does not say."),
         &ev,
         false,
     );
-    assert_eq!(text, "The wiki says: \"UDP 51820\" [1].");
+    assert_eq!(text, NOT_IN_WIKI);
+    // So does the model's own judgement that the evidence does not answer.
+    let judged = Draft {
+        answerable: Answerable::No,
+        ..draft(vec![(1, "UDP 51820")], "Open UDP 51820 [1].")
+    };
+    let (text, notes) = settle(&judged, &ev, false);
+    assert_eq!(text, NOT_IN_WIKI);
+    assert!(notes[0].contains("does not answer"), "{notes:?}");
+    // "partial" answers stand.
+    let partly = Draft {
+        answerable: Answerable::Partial,
+        ..draft(vec![(1, "UDP 51820")], "Open UDP 51820.")
+    };
+    assert_eq!(settle(&partly, &ev, false).0, "Open UDP 51820 [1].");
+    // A draft without the field (a backend that ignores schemas) is read as "yes".
+    let parsed: Draft =
+        serde_json::from_str(r#"{"quotes": [], "answer": "Open UDP 51820."}"#).expect("a draft");
+    assert_eq!(parsed.answerable, Answerable::Yes);
     // No quotes, but every number of the answer is stated by the evidence: it stands.
     let (text, notes) = settle(&draft(vec![], "Open UDP port 51820."), &ev, false);
     assert_eq!(text, "Open UDP port 51820.");
@@ -348,4 +368,133 @@ fn refusals_are_marked_unanswered() {
             .iter()
             .any(|n| n.contains("cites no evidence"))
     );
+}
+
+#[test]
+fn a_quote_may_begin_with_the_heading_it_was_shown_under() {
+    let mut ev = shown(1);
+    ev[0].heading = "Quarry depot > Gate".into();
+    ev[0].text = "The gate opens at 06:15 on weekdays.".into();
+    let draft = Draft {
+        quotes: vec![DraftQuote {
+            evidence: 1,
+            quote: "Gate: The gate opens at 06:15 on weekdays.".into(),
+        }],
+        answerable: Answerable::Yes,
+        answer: "It opens at 06:15.".into(),
+    };
+    let (text, notes) = settle(&draft, &ev, false);
+    assert_eq!(text, "It opens at 06:15 [1].", "{notes:?}");
+}
+
+#[test]
+fn figures_no_passage_states_are_invented() {
+    let mut ev = shown(2);
+    ev[0].text = "The depot desk is staffed 07:45–17:30 on weekdays.".into();
+    ev[1].heading = "Vessel 7 > Crew".into();
+    ev[1].text = "Each shift has 4 deckhands.".into();
+    let none: Vec<String> = Vec::new();
+    assert_eq!(
+        invented_figures("The desk opens at 07:45 and closes at 17:30 [1].", &ev, ""),
+        none
+    );
+    // The same times on a 12-hour clock, and a name's number, are not invented.
+    assert_eq!(
+        invented_figures(
+            "From 7:45 am to 5:30 pm; Vessel 7 has 4 deckhands.",
+            &ev,
+            ""
+        ),
+        none
+    );
+    assert_eq!(
+        invented_figures(
+            "We sold 212 units in Q3 2025 [2].",
+            &ev,
+            "How many in Q3 2025?"
+        ),
+        vec!["212".to_string()]
+    );
+    // A refusal states nothing.
+    assert_eq!(
+        invented_figures("The wiki does not say 212.", &ev, ""),
+        none
+    );
+    assert_eq!(
+        vet("Each shift has 5 deckhands [2].", &ev, "", &[]),
+        Vetted::Invented(vec!["5".into()])
+    );
+}
+
+#[test]
+fn an_answer_from_passages_about_something_else_is_off_subject() {
+    let cite = |n: usize, source: &str, title: &str, heading: &str, text: &str| Citation {
+        n,
+        source: source.into(),
+        heading: heading.into(),
+        title: title.into(),
+        text: text.into(),
+    };
+    let ev = vec![
+        cite(
+            1,
+            "sites/brill.md",
+            "Brill yard",
+            "Brill yard > Access",
+            "Door code: ask the warden.",
+        ),
+        cite(
+            2,
+            "sites/kestow.md",
+            "Kestow yard",
+            "Kestow yard > Access",
+            "Door code 4471, changed monthly.",
+        ),
+        cite(
+            3,
+            "hr/leave.md",
+            "Leave",
+            "Leave > Yards",
+            "Brill and Kestow staff book leave in Rota.",
+        ),
+    ];
+    let question = "What is the door code at Brill?";
+    let found = subjects(question, &ev);
+    assert_eq!(found, vec!["brill".to_string()]);
+    assert_eq!(
+        vet("The door code is 4471 [2].", &ev, question, &found),
+        Vetted::OffSubject(vec!["brill".into()])
+    );
+    assert_eq!(
+        vet("Ask the warden [1].", &ev, question, &found),
+        Vetted::Supported
+    );
+    // Asked again with the passages that name the subject, renumbered from 1.
+    assert_eq!(naming_all(&found, &ev), vec![1, 3]);
+    let prepared = Prepared {
+        evidence_text: ev.iter().map(|c| c.line(400)).collect(),
+        shown: ev.clone(),
+        facts_text: String::new(),
+        computed: Vec::new(),
+        template: None,
+    };
+    let less = prepared.restricted(&[1, 3], 400).expect("a smaller set");
+    assert_eq!(
+        less.shown.iter().map(|c| c.n).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(less.shown[1].source, "hr/leave.md");
+    assert!(
+        less.evidence_text
+            .starts_with("[1] Brill yard > Brill yard > Access: Door code")
+    );
+    assert!(less.evidence_text.contains("\n[2] Leave > Leave > Yards: "));
+    // Nothing to leave out, or nothing left: no second try.
+    assert!(prepared.restricted(&[1, 2, 3], 400).is_none());
+    assert!(prepared.restricted(&[], 400).is_none());
+    // A word of the question no title or heading has is no subject.
+    assert!(subjects("Which door code does Rota use?", &ev).is_empty());
+    let refusal = not_supported(&ev);
+    assert!(refusal.starts_with(NOT_IN_WIKI), "{refusal}");
+    assert!(!check(&refusal, &ev).answered);
 }
