@@ -377,9 +377,13 @@ async fn ask_inner(
         observer.token(&text);
         (text, prepared.shown)
     } else {
-        // What the answer may state besides the passages: the question, the conversation and
-        // the computed facts.
-        let given = format!("{question}\n{query}\n{history}\n{}", prepared.facts_text);
+        // What the answer may state besides the passages: the question and the conversation.
+        // With computed facts the figures are not checked: the model restates and combines
+        // verified values there (its words are completed with the exact results).
+        let given = prepared
+            .facts_text
+            .is_empty()
+            .then(|| format!("{question}\n{query}\n{history}"));
         // Subjects are checked only without computed facts: extracted values already had to
         // name their thing, and the facts cite the passages by their first numbers.
         let subjects = if prepared.facts_text.is_empty() {
@@ -392,7 +396,7 @@ async fn ask_inner(
         )
         .await?;
         let mut shown = prepared.shown.clone();
-        let mut vetted = synthesize::vet(&text, &shown, &given, &subjects);
+        let mut vetted = synthesize::vet(&text, &shown, given.as_deref(), &subjects);
         if let synthesize::Vetted::OffSubject(unnamed) = &vetted
             && let Some(less) = prepared.restricted(
                 &synthesize::naming_all(&subjects, &shown),
@@ -411,7 +415,7 @@ async fn ask_inner(
             )
             .await?;
             shown = less.shown;
-            vetted = synthesize::vet(&text, &shown, &given, &subjects);
+            vetted = synthesize::vet(&text, &shown, given.as_deref(), &subjects);
         }
         match vetted {
             synthesize::Vetted::Supported => {}

@@ -98,9 +98,10 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
         }
     }
     let answer = draft.answer.trim();
-    if draft.answerable == Answerable::No {
+    if draft.answerable == Answerable::No && !has_facts {
         // The model's own judgement that the evidence does not answer: a quote it copied
-        // from a nearby passage never turns that into an answer.
+        // from a nearby passage never turns that into an answer. Verified computed facts
+        // outweigh it (they were read from passages that name their thing).
         notes.push("the synthesizer judged that the evidence does not answer the question".into());
         return (NOT_IN_WIKI.to_string(), notes);
     }
@@ -329,11 +330,14 @@ pub enum Vetted {
 }
 
 /// Checks an answer (not a refusal) against the evidence shown: its figures must be stated
-/// there or in `given`, and the passages it cites must name the question's `subjects`.
-pub fn vet(text: &str, shown: &[Citation], given: &str, subjects: &[String]) -> Vetted {
-    let invented = invented_figures(text, shown, given);
-    if !invented.is_empty() {
-        return Vetted::Invented(invented);
+/// there or in `given` (unchecked when None), and the passages it cites must name the
+/// question's `subjects`.
+pub fn vet(text: &str, shown: &[Citation], given: Option<&str>, subjects: &[String]) -> Vetted {
+    if let Some(given) = given {
+        let invented = invented_figures(text, shown, given);
+        if !invented.is_empty() {
+            return Vetted::Invented(invented);
+        }
     }
     let checked = check(text, shown);
     if !checked.answered {

@@ -303,6 +303,8 @@ fn drafts_are_settled_against_the_evidence() {
     let (text, notes) = settle(&judged, &ev, false);
     assert_eq!(text, NOT_IN_WIKI);
     assert!(notes[0].contains("does not answer"), "{notes:?}");
+    // Verified computed facts outweigh the model's "no".
+    assert_eq!(settle(&judged, &ev, true).0, "Open UDP 51820 [1].");
     // "partial" answers stand.
     let partly = Draft {
         answerable: Answerable::Partial,
@@ -421,7 +423,7 @@ fn figures_no_passage_states_are_invented() {
         none
     );
     assert_eq!(
-        vet("Each shift has 5 deckhands [2].", &ev, "", &[]),
+        vet("Each shift has 5 deckhands [2].", &ev, Some(""), &[]),
         Vetted::Invented(vec!["5".into()])
     );
 }
@@ -462,11 +464,11 @@ fn an_answer_from_passages_about_something_else_is_off_subject() {
     let found = subjects(question, &ev);
     assert_eq!(found, vec!["brill".to_string()]);
     assert_eq!(
-        vet("The door code is 4471 [2].", &ev, question, &found),
+        vet("The door code is 4471 [2].", &ev, Some(question), &found),
         Vetted::OffSubject(vec!["brill".into()])
     );
     assert_eq!(
-        vet("Ask the warden [1].", &ev, question, &found),
+        vet("Ask the warden [1].", &ev, Some(question), &found),
         Vetted::Supported
     );
     // Asked again with the passages that name the subject, renumbered from 1.
