@@ -219,7 +219,7 @@ mod tests {
         // A day of the year, with or without its year.
         for text in [
             "on 12 June",
-            "Petrel Day is June 12th.",
+            "Founders Day is June 12th.",
             "Fri 12 Jun 2026",
             "(2026-06-12)",
         ] {

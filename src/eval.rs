@@ -477,7 +477,7 @@ mod tests {
         ));
         assert!(!states("Reviews are on Thursdaysx.", &alts(&["Thursday"])));
         // A day of the year matches however it is written; another day does not.
-        assert!(states("Petrel Day is June 12th [3].", &alts(&["12 Jun"])));
+        assert!(states("Founders Day is June 12th [3].", &alts(&["12 Jun"])));
         assert!(states("It is on Fri 12 Jun 2026.", &alts(&["June 12"])));
         assert!(!states("It is on June 13th.", &alts(&["12 Jun"])));
         assert!(!states("It costs 12 dollars in June.", &alts(&["12 Jun"])));

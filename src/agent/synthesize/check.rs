@@ -14,24 +14,7 @@ use super::evidence::*;
 #[derive(Debug, Clone, Deserialize)]
 pub struct Draft {
     pub quotes: Vec<DraftQuote>,
-    /// Whether the quotes answer the question; a backend that ignores the schema may leave
-    /// it out, and then the other checks decide.
-    #[serde(default)]
-    pub answerable: Answerable,
     pub answer: String,
-}
-
-/// The synthesizer's own judgement of the evidence, written before the answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Answerable {
-    /// The quotes answer the whole question.
-    #[default]
-    Yes,
-    /// They answer part of it.
-    Partial,
-    /// The evidence does not answer it.
-    No,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,16 +43,16 @@ pub fn draft_schema(evidence: usize) -> Value {
                     "required": ["evidence", "quote"]
                 }
             },
-            "answerable": {"type": "string", "enum": ["yes", "partial", "no"]},
             "answer": {"type": "string", "maxLength": 700}
         },
-        "required": ["quotes", "answerable", "answer"]
+        "required": ["quotes", "answer"]
     })
 }
 
 /// Turns a draft into the answer text: quotes are verified against the evidence shown (a quote
-/// found in another passage counts for that one); a draft that judges the evidence does not
-/// answer, or whose answer refuses, is a refusal whatever it quoted; with no verified quote and
+/// found in another passage counts for that one, and so does a table row assembled from one
+/// row's cells and its header); an answer that refuses is a refusal whatever it quoted; with no
+/// verified quote and
 /// no computed fact the answer is that the wiki does not say, whatever the model wrote; an
 /// answer without any citation gets the quotes' evidence numbers.
 pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Vec<String>) {
@@ -82,10 +65,13 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
         if quote.len() < 3 {
             continue;
         }
+        let holds = |c: &&Citation| {
+            flat(&c.labelled()).contains(&quote) || table_quote_holds(&q.quote, &c.text)
+        };
         let stated = shown
             .get(q.evidence.wrapping_sub(1))
-            .filter(|c| flat(&c.labelled()).contains(&quote))
-            .or_else(|| shown.iter().find(|c| flat(&c.labelled()).contains(&quote)));
+            .filter(holds)
+            .or_else(|| shown.iter().find(holds));
         match stated {
             Some(c) => verified.push((c.n, q.quote.trim().to_string())),
             // The note does not repeat the quote: model text that is in no passage may be
@@ -98,13 +84,6 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
         }
     }
     let answer = draft.answer.trim();
-    if draft.answerable == Answerable::No && !has_facts {
-        // The model's own judgement that the evidence does not answer: a quote it copied
-        // from a nearby passage never turns that into an answer. Verified computed facts
-        // outweigh it (they were read from passages that name their thing).
-        notes.push("the synthesizer judged that the evidence does not answer the question".into());
-        return (NOT_IN_WIKI.to_string(), notes);
-    }
     if verified.is_empty() && !has_facts {
         // Small models sometimes skip the quotes but state the right figures: an answer that
         // gave no quote at all and whose every figure is stated by the evidence stands
@@ -133,6 +112,45 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
         return (format!("{body} {marks}."), notes);
     }
     (answer.to_string(), notes)
+}
+
+/// Whether `quote` is a table row as a model copies one: cells separated by bars or by ": "
+/// ("Ostry works | 9,800", "Weight: 985 g"), each cell in one row of the passage's table or in
+/// its header row, at least one of them in the row and not in the header. Cells from two rows
+/// never hold.
+fn table_quote_holds(quote: &str, passage: &str) -> bool {
+    use crate::ingest::chunker::is_separator_row;
+    use crate::tools::extract::flatten;
+    let cells: Vec<String> = quote
+        .replace(": ", "|")
+        .split('|')
+        .map(|c| flatten(c.trim().trim_matches(['"', '.'])))
+        .filter(|c| !c.is_empty())
+        .collect();
+    if cells.len() < 2 {
+        return false;
+    }
+    let lines: Vec<&str> = passage.lines().filter(|l| l.contains('|')).collect();
+    let headers: Vec<String> = lines
+        .windows(2)
+        .filter(|w| is_separator_row(w[1]))
+        .map(|w| flatten(w[0]))
+        .collect();
+    let cell_in = |line: &str, c: &str| {
+        line.split('|').any(|cell| cell.trim() == c) || quantity::contains_words(line, c)
+    };
+    lines
+        .iter()
+        .filter(|l| !is_separator_row(l))
+        .map(|l| flatten(l))
+        .filter(|row| !headers.contains(row))
+        .any(|row| {
+            let in_header = |c: &String| headers.iter().any(|h| cell_in(h, c));
+            cells.iter().any(|c| cell_in(&row, c) && !in_header(c))
+                && cells
+                    .iter()
+                    .all(|c| cell_in(&row, c) || headers.iter().any(|h| cell_in(h, c)))
+        })
 }
 
 /// Whether `answer` (not a refusal) gives figures and each is stated by some passage. The
@@ -309,7 +327,7 @@ fn names(c: &Citation, subject: &str) -> bool {
 }
 
 /// The subjects that no cited passage names: the answer was drawn from passages about
-/// something else ("the office in Norway" answered with another office's address).
+/// something else ("the yard at Brill" answered from another yard's page).
 pub fn unnamed_subjects(subjects: &[String], cited: &[Citation]) -> Vec<String> {
     subjects
         .iter()

@@ -257,7 +257,6 @@ fn drafts_are_settled_against_the_evidence() {
                 quote: q.into(),
             })
             .collect(),
-        answerable: Answerable::Yes,
         answer: answer.into(),
     };
     // A quote attributed to the wrong passage counts for the right one.
@@ -295,26 +294,6 @@ fn drafts_are_settled_against_the_evidence() {
         false,
     );
     assert_eq!(text, NOT_IN_WIKI);
-    // So does the model's own judgement that the evidence does not answer.
-    let judged = Draft {
-        answerable: Answerable::No,
-        ..draft(vec![(1, "UDP 51820")], "Open UDP 51820 [1].")
-    };
-    let (text, notes) = settle(&judged, &ev, false);
-    assert_eq!(text, NOT_IN_WIKI);
-    assert!(notes[0].contains("does not answer"), "{notes:?}");
-    // Verified computed facts outweigh the model's "no".
-    assert_eq!(settle(&judged, &ev, true).0, "Open UDP 51820 [1].");
-    // "partial" answers stand.
-    let partly = Draft {
-        answerable: Answerable::Partial,
-        ..draft(vec![(1, "UDP 51820")], "Open UDP 51820.")
-    };
-    assert_eq!(settle(&partly, &ev, false).0, "Open UDP 51820 [1].");
-    // A draft without the field (a backend that ignores schemas) is read as "yes".
-    let parsed: Draft =
-        serde_json::from_str(r#"{"quotes": [], "answer": "Open UDP 51820."}"#).expect("a draft");
-    assert_eq!(parsed.answerable, Answerable::Yes);
     // No quotes, but every number of the answer is stated by the evidence: it stands.
     let (text, notes) = settle(&draft(vec![], "Open UDP port 51820."), &ev, false);
     assert_eq!(text, "Open UDP port 51820.");
@@ -382,7 +361,6 @@ fn a_quote_may_begin_with_the_heading_it_was_shown_under() {
             evidence: 1,
             quote: "Gate: The gate opens at 06:15 on weekdays.".into(),
         }],
-        answerable: Answerable::Yes,
         answer: "It opens at 06:15.".into(),
     };
     let (text, notes) = settle(&draft, &ev, false);
@@ -499,4 +477,45 @@ fn an_answer_from_passages_about_something_else_is_off_subject() {
     let refusal = not_supported(&ev);
     assert!(refusal.starts_with(NOT_IN_WIKI), "{refusal}");
     assert!(!check(&refusal, &ev).answered);
+}
+
+#[test]
+fn a_quote_assembled_from_one_table_row_and_its_header_holds() {
+    let mut ev = shown(1);
+    ev[0].text = "| Works | Source | Capacity (m³/day) |\n|---|---|---|\n\
+                  | Ostry works | River Ostry | 9,800 |\n| Brae works | Brae Loch | 12,400 |\n\
+                  | Weight | 985 g |"
+        .into();
+    let quote = |q: &str| Draft {
+        quotes: vec![DraftQuote {
+            evidence: 1,
+            quote: q.into(),
+        }],
+        answer: "It is 9,800 m³/day.".into(),
+    };
+    let (text, _) = settle(
+        &quote("Ostry works | Capacity (m³/day) | 9,800"),
+        &ev,
+        false,
+    );
+    assert_eq!(text, "It is 9,800 m³/day [1].");
+    // A row written as "label: value".
+    let (text, _) = settle(&quote("Weight: 985 g"), &ev, false);
+    assert_eq!(text, "It is 9,800 m³/day [1].");
+    // A cell from another row, or a cell the table does not have, does not hold.
+    let (text, _) = settle(
+        &quote("Ostry works | Capacity (m³/day) | 12,400"),
+        &ev,
+        false,
+    );
+    assert_eq!(text, NOT_IN_WIKI);
+    let (text, _) = settle(
+        &quote("Ostry works | Capacity (m³/day) | 9,900"),
+        &ev,
+        false,
+    );
+    assert_eq!(text, NOT_IN_WIKI);
+    // Header cells alone are no row.
+    let (text, _) = settle(&quote("Works | Capacity (m³/day)"), &ev, false);
+    assert_eq!(text, NOT_IN_WIKI);
 }
