@@ -115,7 +115,7 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
 }
 
 /// Whether `quote` is a table row as a model copies one: cells separated by bars or by ": "
-/// ("Ostry works | 9,800", "Weight: 985 g"), each cell in one row of the passage's table or in
+/// ("Ostry works | 9,800", "Mass: 412 kg"), each cell in one row of the passage's table or in
 /// its header row, at least one of them in the row and not in the header. Cells from two rows
 /// never hold.
 fn table_quote_holds(quote: &str, passage: &str) -> bool {

@@ -484,7 +484,7 @@ fn a_quote_assembled_from_one_table_row_and_its_header_holds() {
     let mut ev = shown(1);
     ev[0].text = "| Works | Source | Capacity (m³/day) |\n|---|---|---|\n\
                   | Ostry works | River Ostry | 9,800 |\n| Brae works | Brae Loch | 12,400 |\n\
-                  | Weight | 985 g |"
+                  | Mass | 412 kg |"
         .into();
     let quote = |q: &str| Draft {
         quotes: vec![DraftQuote {
@@ -500,7 +500,7 @@ fn a_quote_assembled_from_one_table_row_and_its_header_holds() {
     );
     assert_eq!(text, "It is 9,800 m³/day [1].");
     // A row written as "label: value".
-    let (text, _) = settle(&quote("Weight: 985 g"), &ev, false);
+    let (text, _) = settle(&quote("Mass: 412 kg"), &ev, false);
     assert_eq!(text, "It is 9,800 m³/day [1].");
     // A cell from another row, or a cell the table does not have, does not hold.
     let (text, _) = settle(
