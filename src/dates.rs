@@ -115,12 +115,16 @@ fn year(word: &str) -> Option<i64> {
         .filter(|y| (1000..=9999).contains(y))
 }
 
+/// The words of `text` a date is read from: split at spaces and at the punctuation around
+/// dates in prose and tables.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '[' | ']' | ';' | '|'))
+        .filter(|w| !w.is_empty())
+}
+
 /// Every full date written in `text`, in order, as day numbers.
 pub fn dates_in(text: &str) -> Vec<i64> {
-    let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '[' | ']' | ';' | '|'))
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> = words(text).collect();
     let mut out = Vec::new();
     let mut i = 0;
     while i < words.len() {
@@ -157,9 +161,7 @@ pub fn dates_in(text: &str) -> Vec<i64> {
 /// "2026-06-12"), with or without its year, as (month, day): what a question like "which day
 /// is it this year?" is answered with.
 pub fn days_of_year_in(text: &str) -> Vec<(u32, u32)> {
-    let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '[' | ']' | ';' | '|'))
-        .filter(|w| !w.is_empty())
+    let words: Vec<&str> = words(text)
         .map(|w| w.trim_end_matches(['.', ':', '!', '?']))
         .collect();
     let mut out = Vec::new();

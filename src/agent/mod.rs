@@ -377,16 +377,14 @@ async fn ask_inner(
         observer.token(&text);
         (text, prepared.shown)
     } else {
-        // What the answer may state besides the passages: the question and the conversation.
-        // With computed facts the figures are not checked: the model restates and combines
-        // verified values there (its words are completed with the exact results).
-        let given = prepared
-            .facts_text
-            .is_empty()
-            .then(|| format!("{question}\n{query}\n{history}"));
-        // Subjects are checked only without computed facts: extracted values already had to
-        // name their thing, and the facts cite the passages by their first numbers.
-        let subjects = if prepared.facts_text.is_empty() {
+        // Figures and subjects are checked only without computed facts: there the model
+        // restates and combines verified values (its words are completed with the exact
+        // results), extracted values already had to name their thing, and the facts cite the
+        // passages by their first numbers. Besides the passages, an answer may state what the
+        // question and the conversation give.
+        let unverified = prepared.facts_text.is_empty();
+        let given = unverified.then(|| format!("{question}\n{query}\n{history}"));
+        let subjects = if unverified {
             synthesize::subjects(&query, &prepared.shown)
         } else {
             Vec::new()

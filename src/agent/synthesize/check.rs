@@ -52,9 +52,8 @@ pub fn draft_schema(evidence: usize) -> Value {
 /// Turns a draft into the answer text: quotes are verified against the evidence shown (a quote
 /// found in another passage counts for that one, and so does a table row assembled from one
 /// row's cells and its header); an answer that refuses is a refusal whatever it quoted; with no
-/// verified quote and
-/// no computed fact the answer is that the wiki does not say, whatever the model wrote; an
-/// answer without any citation gets the quotes' evidence numbers.
+/// verified quote and no computed fact the answer is that the wiki does not say, whatever the
+/// model wrote; an answer without any citation gets the quotes' evidence numbers.
 pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Vec<String>) {
     let mut notes = Vec::new();
     // Table bars, like markdown emphasis, are not part of what a passage says.
@@ -147,9 +146,7 @@ fn table_quote_holds(quote: &str, passage: &str) -> bool {
         .any(|row| {
             let in_header = |c: &String| headers.iter().any(|h| cell_in(h, c));
             cells.iter().any(|c| cell_in(&row, c) && !in_header(c))
-                && cells
-                    .iter()
-                    .all(|c| cell_in(&row, c) || headers.iter().any(|h| cell_in(h, c)))
+                && cells.iter().all(|c| cell_in(&row, c) || in_header(c))
         })
 }
 
@@ -243,8 +240,8 @@ fn nearest_pages(shown: &[Citation]) -> String {
     )
 }
 
-/// The figures of `answer` that no passage shown states and `given` (the question, earlier
-/// turns, the computed facts) does not either: a number the model made up. A citation marker
+/// The figures of `answer` that no passage shown states and `given` (the question and earlier
+/// turns) does not either: a number the model made up. A citation marker
 /// or a name's number ("Model 4") is no figure; "5:30 pm" is read as 17:30.
 pub fn invented_figures(answer: &str, shown: &[Citation], given: &str) -> Vec<String> {
     if is_refusal(answer) {
@@ -341,7 +338,7 @@ pub fn unnamed_subjects(subjects: &[String], cited: &[Citation]) -> Vec<String> 
 pub enum Vetted {
     /// Every figure is stated and every subject is named by a passage it cites.
     Supported,
-    /// Figures no passage (nor the question, nor a computed fact) states.
+    /// Figures no passage (nor the question) states.
     Invented(Vec<String>),
     /// Subjects of the question that no passage the answer cites names.
     OffSubject(Vec<String>),
