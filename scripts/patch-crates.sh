@@ -8,14 +8,18 @@
 # - qdrant-edge 0.9.0 uses `std::debug_assert_matches`, unstable on rustc 1.95 (E0658). Drop its
 #   entry and the [patch] line once the toolchain is >= 1.96.
 # - candle-core 0.10.2's CPU quantized matmul computes one dot product per output element,
-#   unpacking the weights again for every prompt token, so prefill ran at decode speed. From 32
-#   rows on (prompts, never a decode step) the diff dequantizes the weights once per call and runs
-#   the crate's f32 GEMM; `skiff bench llm` measures it against llama.cpp.
+#   unpacking the weights again for every prompt token, so prefill ran at decode speed. From 8
+#   rows on (prompts, never a decode step), Q4_K weights (most of a Q4_K_M model) go through an
+#   int8 kernel that unpacks each weight block once per tile of 8 rows (AVX-512 VNNI, detected
+#   at run time); other types, and CPUs without it, dequantize the weights once per call from 32
+#   rows and run the crate's f32 GEMM. `skiff bench llm` measures it against llama.cpp.
 # - mistralrs-core 0.8.1's prefix cache keeps every finished sequence's KV cache and evicts only
 #   caches that are not on the CPU, so on a CPU-only machine nothing was ever evicted and a
 #   long-running server's memory grew with every model call (upstream issue #1961). The diff
 #   counts and evicts CPU caches too, so at most `prefix_cache` sequences (per local model) are
-#   kept; `skiff bench cache` measures it.
+#   kept; `skiff bench cache` measures it. Its CPU attention took one scalar multiply-add per
+#   element for Q·K and for adding V (a float sum in a fixed order is not vectorised); the
+#   second diff gives them AVX2 kernels (bf16, the CPU default, f16 and f32).
 # Idempotent: a no-op for each crate whose patched copy (with the current diffs) is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,6 +9,7 @@ mod common;
 mod config_cli;
 mod generality;
 mod ingest;
+mod kernels;
 mod models;
 mod remote;
 mod search;
