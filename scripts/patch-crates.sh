@@ -9,10 +9,11 @@
 #   entry and the [patch] line once the toolchain is >= 1.96.
 # - candle-core 0.10.2's CPU quantized matmul computes one dot product per output element,
 #   unpacking the weights again for every prompt token, so prefill ran at decode speed. From 8
-#   rows on (prompts, never a decode step), Q4_K weights (most of a Q4_K_M model) go through an
-#   int8 kernel that unpacks each weight block once per tile of 8 rows (AVX-512 VNNI, detected
-#   at run time); other types, and CPUs without it, dequantize the weights once per call from 32
-#   rows and run the crate's f32 GEMM. `skiff bench llm` measures it against llama.cpp.
+#   rows on (prompts, never a decode step), Q4_K and Q6_K weights (all of a Q4_K_M model's
+#   layers) go through int8 kernels that unpack each weight block once per tile of 8 rows
+#   (AVX-512 VNNI, detected at run time); other types, and CPUs without it, dequantize the
+#   weights once per call from 32 rows and run the crate's f32 GEMM. `skiff bench llm` measures
+#   it against llama.cpp.
 # - mistralrs-core 0.8.1's prefix cache keeps every finished sequence's KV cache and evicts only
 #   caches that are not on the CPU, so on a CPU-only machine nothing was ever evicted and a
 #   long-running server's memory grew with every model call (upstream issue #1961). The diff
