@@ -28,7 +28,8 @@ fn q6k_prompt_matmul_agrees_with_the_one_row_path_and_with_f32() {
 /// Whether this CPU takes the int8 path (elsewhere the same checks cover the fallbacks).
 fn int8_cpu() -> bool {
     #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("avx512bw")
+    return std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
         && std::arch::is_x86_feature_detected!("avx512vnni");
     #[allow(unreachable_code)]
     false
