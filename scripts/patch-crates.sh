@@ -8,19 +8,20 @@
 # - qdrant-edge 0.9.0 uses `std::debug_assert_matches`, unstable on rustc 1.95 (E0658). Drop its
 #   entry and the [patch] line once the toolchain is >= 1.96.
 # - candle-core 0.10.2's CPU quantized matmul computes one dot product per output element,
-#   unpacking the weights again for every prompt token, so prefill ran at decode speed. From 8
-#   rows on (prompts, never a decode step), Q4_K and Q6_K weights (all of a Q4_K_M model's
-#   layers) go through int8 kernels that unpack each weight block once per tile of 8 rows
-#   (AVX-512 VNNI, detected at run time); other types, and CPUs without it, dequantize the
-#   weights once per call from 32 rows and run the crate's f32 GEMM. `skiff bench llm` measures
-#   it against llama.cpp.
+#   unpacking the weights again for every prompt token, so prefill ran at decode speed. Q4_K and
+#   Q6_K weights (all of a Q4_K_M model's layers) go through int8 kernels (AVX-512 VNNI,
+#   detected at run time) that unpack each weight block once per tile of up to 8 rows, for
+#   decoding (one row) too; other types, and CPUs without VNNI, dequantize the weights once per
+#   call from 32 rows and run the crate's f32 GEMM. `skiff bench llm` measures it against
+#   llama.cpp.
 # - mistralrs-core 0.8.1's prefix cache keeps every finished sequence's KV cache and evicts only
 #   caches that are not on the CPU, so on a CPU-only machine nothing was ever evicted and a
 #   long-running server's memory grew with every model call (upstream issue #1961). The diff
 #   counts and evicts CPU caches too, so at most `prefix_cache` sequences (per local model) are
 #   kept; `skiff bench cache` measures it. Its CPU attention took one scalar multiply-add per
 #   element for Q·K and for adding V (a float sum in a fixed order is not vectorised); the
-#   second diff gives them AVX2 kernels (bf16, the CPU default, f16 and f32).
+#   second diff gives them AVX2 kernels (bf16, f16 and f32). It ran a CPU model's activations in
+#   bf16, converted to f32 and back around every matmul; the third diff picks f32 on a CPU.
 # Idempotent: a no-op for each crate whose patched copy (with the current diffs) is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
