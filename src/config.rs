@@ -214,8 +214,8 @@ pub struct LocalModelConfig {
     pub timeout_secs: u64,
     /// Finished sequences whose KV cache is kept, so a later prompt that starts with the same
     /// text (a role's system prompt) skips that part of the prefill; oldest evicted first; 0 =
-    /// no prefix cache. Each kept sequence holds its KV cache (about 28 KiB per token for the
-    /// 1.5B).
+    /// no prefix cache. Each kept sequence holds its KV cache (about 56 KiB per token for the
+    /// 1.5B, in f32 on a CPU).
     pub prefix_cache: usize,
 }
 
