@@ -8,12 +8,14 @@
 # - qdrant-edge 0.9.0 uses `std::debug_assert_matches`, unstable on rustc 1.95 (E0658). Drop its
 #   entry and the [patch] line once the toolchain is >= 1.96.
 # - candle-core 0.10.2's CPU quantized matmul computes one dot product per output element,
-#   unpacking the weights again for every prompt token, so prefill ran at decode speed. Q4_K and
-#   Q6_K weights (all of a Q4_K_M model's layers) go through int8 kernels (AVX-512 VNNI,
-#   detected at run time) that unpack each weight block once per tile of up to 8 rows, for
-#   decoding (one row) too; other types, and CPUs without VNNI, dequantize the weights once per
-#   call from 32 rows and run the crate's f32 GEMM. `skiff bench llm` measures it against
-#   llama.cpp.
+#   unpacking the weights again for every prompt token, so prefill ran at decode speed. On CPUs
+#   with AMX (detected at run time, with the kernel's permission asked once per process),
+#   prompts of 32+ rows of any weight type are a bf16 GEMM on the tile unit over weights
+#   dequantized once per call in L2-sized chunks. Q4_K and Q6_K weights (all of a Q4_K_M model's
+#   layers) otherwise go through int8 kernels (AVX-512 VNNI) that unpack each weight block once
+#   per tile of up to 8 rows, for decoding (one row) too; other types, and CPUs without VNNI,
+#   dequantize the weights once per call from 32 rows and run the crate's f32 GEMM.
+#   `skiff bench llm` measures it against llama.cpp.
 # - mistralrs-core 0.8.1's prefix cache keeps every finished sequence's KV cache and evicts only
 #   caches that are not on the CPU, so on a CPU-only machine nothing was ever evicted and a
 #   long-running server's memory grew with every model call (upstream issue #1961). The diff

@@ -77,7 +77,7 @@ pub struct Row {
     pub figure: String,
     pub skiff: String,
     pub peer: String,
-    /// How many times better skiff is (throughput: skiff/peer; latency: peer/skiff).
+    /// How many times better skiff is (throughput: skiff/peer; latency and memory: peer/skiff).
     pub advantage: Option<f64>,
 }
 
@@ -550,6 +550,17 @@ pub async fn all_bench(
                     skiff: format!("{:.1}", b.local_decode_tps),
                     peer: peer(b.peer_decode_tps),
                     advantage: b.decode_ratio,
+                });
+                out.rows.push(Row {
+                    figure: format!("RSS with the model loaded, MiB ({})", b.model),
+                    skiff: b.local_rss_mib.to_string(),
+                    peer: b
+                        .peer_rss_mib
+                        .map_or("–".to_string(), |m| format!("{m} (llama.cpp server)")),
+                    advantage: b
+                        .peer_rss_mib
+                        .filter(|_| b.local_rss_mib > 0)
+                        .map(|m| m as f64 / b.local_rss_mib as f64),
                 });
                 if let Some(note) = &b.peer_note {
                     out.notes.push(format!("llm peer: {note}"));

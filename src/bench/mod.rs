@@ -159,6 +159,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn status_lines_read_in_mib() {
+        let status = "Name:\tpython\nVmHWM:\t 2200000 kB\nVmRSS:\t  1048576 kB\n";
+        assert_eq!(status_field_mib(status, "VmRSS:"), Some(1024));
+        assert_eq!(status_field_mib(status, "VmHWM:"), Some(2148));
+        assert_eq!(status_field_mib(status, "VmSwap:"), None);
+        assert_eq!(
+            process_rss_mib(std::process::id()).map(|m| m > 0).ok(),
+            Some(true)
+        );
+    }
+
+    #[test]
     fn generated_wiki_has_the_requested_pages() {
         let dir = tempfile::tempdir().unwrap();
         generate_wiki(dir.path(), 7).unwrap();
@@ -183,6 +195,10 @@ pub struct LlmBench {
     pub local_decode_tps: f64,
     pub peer_prompt_tps: Option<f64>,
     pub peer_decode_tps: Option<f64>,
+    /// skiff's resident memory with the model loaded, after the timed runs.
+    pub local_rss_mib: u64,
+    /// The llama.cpp server process's (Python, llama.cpp and the model), after its runs.
+    pub peer_rss_mib: Option<u64>,
     /// local / llama.cpp
     pub prompt_ratio: Option<f64>,
     pub decode_ratio: Option<f64>,
@@ -244,6 +260,7 @@ pub async fn llm_bench(
         p.push(f64::from(r.timing.prompt_tokens_per_second.unwrap_or(0.0)));
         d.push(f64::from(r.timing.decode_tokens_per_second.unwrap_or(0.0)));
     }
+    let local_rss_mib = rss_mib();
     drop(chat);
     let (local_prompt, local_decode) = (mean(p.iter().copied()), mean(d.iter().copied()));
 
@@ -258,11 +275,16 @@ pub async fn llm_bench(
             p.push(t.prompt_tps);
             d.push(t.decode_tps);
         }
-        Ok::<_, crate::providers::llm::LlmError>((mean(p.iter().copied()), mean(d.iter().copied())))
+        let rss = server.pid().and_then(|pid| process_rss_mib(pid).ok());
+        Ok::<_, crate::providers::llm::LlmError>((
+            mean(p.iter().copied()),
+            mean(d.iter().copied()),
+            rss,
+        ))
     };
-    let (peer_prompt, peer_decode, peer_note) = match peer.await {
-        Ok((a, b)) => (Some(a), Some(b), None),
-        Err(e) => (None, None, Some(e.to_string())),
+    let (peer_prompt, peer_decode, peer_rss_mib, peer_note) = match peer.await {
+        Ok((a, b, rss)) => (Some(a), Some(b), rss, None),
+        Err(e) => (None, None, None, Some(e.to_string())),
     };
     Ok(LlmBench {
         model: model.to_string(),
@@ -274,6 +296,8 @@ pub async fn llm_bench(
         local_decode_tps: local_decode,
         peer_prompt_tps: peer_prompt,
         peer_decode_tps: peer_decode,
+        local_rss_mib,
+        peer_rss_mib,
         prompt_ratio: peer_prompt.filter(|x| *x > 0.0).map(|x| local_prompt / x),
         decode_ratio: peer_decode.filter(|x| *x > 0.0).map(|x| local_decode / x),
         peer_note,
@@ -496,14 +520,29 @@ pub struct ServeBench {
 fn status_mib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|kib| kib / 1024)
+        .and_then(|s| status_field_mib(&s, field))
         .unwrap_or(0)
+}
+
+/// The `field` line ("VmRSS:", in kB) of a /proc/PID/status text, in MiB.
+fn status_field_mib(status: &str, field: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|kib| kib / 1024)
+}
+
+/// Resident set size of another process (the llama.cpp peer) in MiB.
+fn process_rss_mib(pid: u32) -> std::io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status_field_mib(&status, "VmRSS:").ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("/proc/{pid}/status has no VmRSS line"),
+        )
+    })
 }
 
 /// Peak resident set size of this process in MiB.

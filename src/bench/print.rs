@@ -42,6 +42,12 @@ pub fn llm(b: &LlmBench) {
         ratio(b.prompt_ratio),
         ratio(b.decode_ratio)
     );
+    println!(
+        "  RSS with the model loaded: skiff {} MiB, llama.cpp server {}",
+        b.local_rss_mib,
+        b.peer_rss_mib
+            .map_or_else(|| "n/a".to_string(), |m| format!("{m} MiB"))
+    );
     if let Some(note) = &b.peer_note {
         println!("  peer not measured: {note}");
     }
@@ -168,7 +174,10 @@ pub fn all(b: &AllBench) {
             .collect();
         println!("{}", line.join("  ").trim_end());
     }
-    println!("(advantage > 1: skiff is faster; throughput skiff/peer, latency peer/skiff)");
+    println!(
+        "(advantage > 1: skiff is faster or smaller; throughput skiff/peer, latency and memory \
+         peer/skiff)"
+    );
     for note in &b.notes {
         println!("note: {note}");
     }

@@ -90,6 +90,11 @@ impl LlamaCppServer {
         Err(err("server never became healthy".into()))
     }
 
+    /// The server's process id (None once it has exited).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn base_url(&self) -> String {
         format!("{}/v1", self.base_url)
     }
