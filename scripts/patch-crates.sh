@@ -10,7 +10,7 @@
 # - candle-core 0.10.2's CPU quantized matmul computes one dot product per output element,
 #   unpacking the weights again for every prompt token, so prefill ran at decode speed. On CPUs
 #   with AMX (detected at run time, with the kernel's permission asked once per process),
-#   prompts of 32+ rows of any weight type are a bf16 GEMM on the tile unit over weights
+#   prompts of 128+ rows of any weight type are a bf16 GEMM on the tile unit over weights
 #   dequantized once per call in L2-sized chunks. Q4_K and Q6_K weights (all of a Q4_K_M model's
 #   layers) otherwise go through int8 kernels (AVX-512 VNNI) that unpack each weight block once
 #   per tile of up to 8 rows, for decoding (one row) too; other types, and CPUs without VNNI,

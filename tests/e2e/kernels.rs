@@ -4,9 +4,9 @@
 //!   and prompts where the CPU has no AMX. They must agree with the crate's own vec-dot, which
 //!   quantizes the inputs the same way (Q8_K) and is unpatched code, and with an f32 product over
 //!   the dequantized weights up to that quantization.
-//! - Any weight type times 32 or more input rows as a bf16 GEMM on the AMX tile unit: it must
-//!   agree with the f32 product up to bf16 rounding, rows and columns that do not fill a tile
-//!   included.
+//! - Any weight type times `k_quants::amx_min_rows()` (128) or more input rows as a bf16 GEMM
+//!   on the AMX tile unit: it must agree with the f32 product up to bf16 rounding, rows and
+//!   columns that do not fill a tile included.
 //!
 //! Shapes cover one row (a decode step), the 4- and 1-row tiles below 8 rows, full 8-row tiles,
 //! column counts that are not a multiple of the 32-column task size, row counts that are not a
@@ -27,9 +27,9 @@ fn q6k_matmul_agrees_with_the_crates_vec_dot_and_with_f32() {
 
 #[test]
 fn q8_0_matmul_from_32_rows_agrees_with_f32() {
-    // Any block type from 32 rows: the AMX GEMM where the CPU has it, else the f32 GEMM over
-    // the dequantized weights.
-    for (m, k, n) in [(32, 256, 16), (45, 512, 50)] {
+    // Any block type from 32 rows: the f32 GEMM over the dequantized weights, and from 128
+    // rows the AMX GEMM where the CPU has it.
+    for (m, k, n) in [(32, 256, 16), (45, 512, 50), (128, 256, 16), (150, 512, 50)] {
         let (w, x) = (randn(n * k), randn(m * k));
         let (wq, wf) = quantized::<BlockQ8_0>(&w, k);
         let mut product = vec![0f32; m * n];
@@ -110,6 +110,7 @@ fn matmul_agrees<T: GgmlType<VecDotType = BlockQ8K>>() {
         (1, 8960, 40),
         (9, 8960, 40),
         (64, 1536, 70),
+        (130, 512, 70),
     ] {
         let kb = k / T::BLCK_SIZE;
         let (w, x) = (randn(n * k), randn(m * k));
@@ -130,7 +131,7 @@ fn matmul_agrees<T: GgmlType<VecDotType = BlockQ8K>>() {
         let same_quantization = relative_gap(&product, &vec_dot);
         let quantization = relative_gap(&product, &f32_product);
 
-        if m >= 32 && k_quants::amx_available() {
+        if m >= k_quants::amx_min_rows() && k_quants::amx_available() {
             // The bf16 GEMM: within bf16 rounding of f32, and closer to it than Q8_K inputs
             // (which the int8 path would have matched).
             assert!(
