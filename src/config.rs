@@ -391,6 +391,10 @@ pub struct AgentConfig {
     pub synthesis_timeout_secs: u64,
     /// Longest answer in tokens.
     pub answer_max_tokens: u32,
+    /// When the answer is written without computed facts, each passage is shown as its this
+    /// many lines closest in meaning to the question (by the embedder), in page order;
+    /// 0 = whole passages.
+    pub passage_lines: usize,
     /// Earlier turns of a conversation the planner and synthesizer see.
     pub history_turns: usize,
     /// "auto" routes simple questions straight to search + answer; "plan" always plans;
@@ -412,6 +416,7 @@ impl Default for AgentConfig {
             planner_timeout_secs: 600,
             synthesis_timeout_secs: 600,
             answer_max_tokens: 400,
+            passage_lines: 4,
             history_turns: 3,
             route: RouteMode::Auto,
             today: String::new(),

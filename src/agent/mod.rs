@@ -471,9 +471,23 @@ async fn write_answer(
     notes: &mut Vec<String>,
 ) -> Result<String, AgentError> {
     let cfg = &app.config.agent;
+    // Without computed facts the model reads the passages on its own: each is cut to the
+    // lines that bear most on the question.
+    let cut = if prepared.facts_text.is_empty() {
+        synthesize::focus::cut_to_lines(
+            question,
+            &prepared.shown,
+            cfg.passage_lines,
+            app.embedder.as_ref(),
+        )
+        .await
+    } else {
+        None
+    };
+    let evidence = cut.as_deref().unwrap_or(&prepared.evidence_text);
     let messages = prompts::Synthesize {
         history,
-        evidence: prepared.evidence_text.trim_end(),
+        evidence: evidence.trim_end(),
         facts: &prepared.facts_text,
         question,
         instruction: synthesize::instruction(prepared),

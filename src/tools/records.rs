@@ -256,7 +256,8 @@ fn attribute(field: &FieldSpec, thing: &str) -> String {
     }
 }
 
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
+/// Cosine similarity of two vectors (0 when either is zero).
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
     let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -405,40 +406,8 @@ pub async fn read(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::chunker::{self, TokenCounter};
-    use crate::providers::embed::EmbedError;
 
-    /// Bag of lower-case words: the same words point the same way (the real embedder is
-    /// exercised end to end in tests/e2e).
-    struct Words;
-
-    #[async_trait::async_trait]
-    impl Embedder for Words {
-        fn name(&self) -> &str {
-            "words"
-        }
-        fn dim(&self) -> usize {
-            64
-        }
-        fn tokens(&self) -> &dyn TokenCounter {
-            &chunker::Words
-        }
-        async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
-            Ok(texts
-                .iter()
-                .map(|t| {
-                    let mut v = vec![0.0; 64];
-                    for w in t.to_lowercase().split(|c: char| !c.is_alphanumeric()) {
-                        if !w.is_empty() {
-                            let h = w.bytes().fold(7usize, |h, b| h * 31 + b as usize);
-                            v[h % 64] += 1.0;
-                        }
-                    }
-                    v
-                })
-                .collect())
-        }
-    }
+    use crate::providers::embed::WordBag as Words;
 
     fn field(name: &str, kind: FieldKind, unit: Option<&str>, thing: &str) -> FieldSpec {
         FieldSpec {

@@ -6,6 +6,7 @@
 
 mod check;
 mod evidence;
+pub mod focus;
 
 pub use check::*;
 pub use evidence::*;

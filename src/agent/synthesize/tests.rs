@@ -518,4 +518,12 @@ fn a_quote_assembled_from_one_table_row_and_its_header_holds() {
     // Header cells alone are no row.
     let (text, _) = settle(&quote("Works | Capacity (m³/day)"), &ev, false);
     assert_eq!(text, NOT_IN_WIKI);
+    // A row as the closest lines list it, each cell after its header, holds.
+    let listed = focus::lines_of(&ev[0].text);
+    assert_eq!(
+        listed[0],
+        "Works: Ostry works | Source: River Ostry | Capacity (m³/day): 9,800"
+    );
+    let (text, _) = settle(&quote(&listed[0]), &ev, false);
+    assert_eq!(text, "It is 9,800 m³/day [1].");
 }

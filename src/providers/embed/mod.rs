@@ -27,3 +27,37 @@ pub trait Embedder: Send + Sync {
     /// Embeds texts, in order. Runs off the async runtime.
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError>;
 }
+
+/// A bag-of-words embedder for unit tests of logic that ranks texts: the same lower-case
+/// words point the same way (the real embedder is exercised end to end in tests/e2e).
+#[cfg(test)]
+pub struct WordBag;
+
+#[cfg(test)]
+#[async_trait]
+impl Embedder for WordBag {
+    fn name(&self) -> &str {
+        "words"
+    }
+    fn dim(&self) -> usize {
+        64
+    }
+    fn tokens(&self) -> &dyn TokenCounter {
+        &crate::ingest::chunker::Words
+    }
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Ok(texts
+            .iter()
+            .map(|t| {
+                let mut v = vec![0.0; 64];
+                for w in t.to_lowercase().split(|c: char| !c.is_alphanumeric()) {
+                    if !w.is_empty() {
+                        let h = w.bytes().fold(7usize, |h, b| h * 31 + b as usize);
+                        v[h % 64] += 1.0;
+                    }
+                }
+                v
+            })
+            .collect())
+    }
+}
