@@ -381,18 +381,21 @@ async fn ask_inner(
         // restates and combines verified values (its words are completed with the exact
         // results), extracted values already had to name their thing, and the facts cite the
         // passages by their first numbers. Besides the passages, an answer may state what the
-        // question and the conversation give.
+        // question gives, not what earlier answers said: their figures answered another
+        // question ("And the other one?" is not answered with the first one's weight).
         let unverified = prepared.facts_text.is_empty();
-        let given = unverified.then(|| format!("{question}\n{query}\n{history}"));
+        let given = unverified.then(|| format!("{question}\n{query}"));
         let subjects = if unverified {
             synthesize::subjects(&query, &prepared.shown)
         } else {
             Vec::new()
         };
-        let mut text = write_answer(
-            app, observer, &prepared, &history, &question, &ledger, &mut notes,
-        )
-        .await?;
+        let asked = Asked {
+            history: &history,
+            question: &question,
+            query: &query,
+        };
+        let mut text = write_answer(app, observer, &prepared, &asked, &ledger, &mut notes).await?;
         let mut shown = prepared.shown.clone();
         let mut vetted = synthesize::vet(&text, &shown, given.as_deref(), &subjects);
         if let synthesize::Vetted::OffSubject(unnamed) = &vetted
@@ -408,10 +411,7 @@ async fn ask_inner(
                 unnamed.join(", "),
                 less.shown.len()
             ));
-            text = write_answer(
-                app, observer, &less, &history, &question, &ledger, &mut notes,
-            )
-            .await?;
+            text = write_answer(app, observer, &less, &asked, &ledger, &mut notes).await?;
             shown = less.shown;
             vetted = synthesize::vet(&text, &shown, given.as_deref(), &subjects);
         }
@@ -459,23 +459,37 @@ async fn ask_inner(
     })
 }
 
+/// What was asked: the conversation so far, the question as the user wrote it, and the
+/// question as it stands on its own (a follow-up rewritten; otherwise the question).
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    history: &'a str,
+    question: &'a str,
+    query: &'a str,
+}
+
 /// The synthesizer's answer from `prepared`'s evidence: its draft settled against that
 /// evidence (quotes verified) and completed with any computed result it left out.
 async fn write_answer(
     app: &App,
     observer: &dyn Observer,
     prepared: &synthesize::Prepared,
-    history: &str,
-    question: &str,
+    asked: &Asked<'_>,
     ledger: &Ledger,
     notes: &mut Vec<String>,
 ) -> Result<String, AgentError> {
+    let Asked {
+        history,
+        question,
+        query,
+    } = *asked;
     let cfg = &app.config.agent;
     // Without computed facts the model reads the passages on its own: each is cut to the
-    // lines that bear most on the question.
+    // lines that bear most on the question (a follow-up's lines, on the question it stands
+    // for: "and the other one?" names nothing a line could match).
     let cut = if prepared.facts_text.is_empty() {
         synthesize::focus::cut_to_lines(
-            question,
+            query,
             &prepared.shown,
             cfg.passage_lines,
             app.embedder.as_ref(),
