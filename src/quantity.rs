@@ -22,6 +22,8 @@ pub fn same(a: f64, b: f64, rel: f64) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Unit {
     pub dimension: &'static str,
+    /// A rate's denominator dimension ("USD/month": time); None for a plain unit.
+    pub per: Option<&'static str>,
     pub factor: f64,
 }
 
@@ -144,25 +146,99 @@ const UNITS: &[(&str, &[&str], f64)] = &[
     ("currency aud", &["aud", "a$"], 1.0),
 ];
 
-/// The unit a name or symbol stands for ("hours", "KB", "€"), case-insensitively.
+/// The unit a name or symbol stands for ("hours", "KB", "€"), case-insensitively, or a rate of
+/// two ("USD/month", "$ per calendar year", "hours/week", "USD/mile").
 pub fn unit(name: &str) -> Option<Unit> {
     let u = name.trim().trim_end_matches('.').to_lowercase();
-    UNITS
-        .iter()
-        .find(|(_, names, _)| names.contains(&u.as_str()))
-        .map(|&(dimension, _, factor)| Unit { dimension, factor })
+    plain_unit(&u).or_else(|| {
+        let (num, den) = rate_parts(&u)?;
+        let (n, d) = (plain_unit(num)?, plain_unit(den)?);
+        (!d.is_currency() && n.dimension != d.dimension).then_some(Unit {
+            dimension: n.dimension,
+            per: Some(d.dimension),
+            factor: n.factor / d.factor,
+        })
+    })
 }
 
-/// Converts `x` from unit `from` to unit `to` when both are known units of one dimension.
+fn plain_unit(name: &str) -> Option<Unit> {
+    UNITS
+        .iter()
+        .find(|(_, names, _)| names.contains(&name))
+        .map(|&(dimension, _, factor)| Unit {
+            dimension,
+            per: None,
+            factor,
+        })
+}
+
+/// A rate's numerator and denominator as written, lower-case ("usd/month" -> "usd", "month";
+/// "$ per calendar year" -> "$", "year").
+fn rate_parts(name: &str) -> Option<(&str, &str)> {
+    let (num, den) = name
+        .split_once(" per ")
+        .or_else(|| name.split_once(" Per "))
+        .or_else(|| name.split_once('/'))?;
+    let den = den.trim();
+    let den = match den.get(..9) {
+        Some(c) if c.eq_ignore_ascii_case("calendar ") => &den[9..],
+        _ => den,
+    };
+    Some((num.trim(), den))
+}
+
+impl Unit {
+    /// Whether a value in one unit is a value in the other (after conversion).
+    pub fn same_kind(&self, other: &Unit) -> bool {
+        self.dimension == other.dimension && self.per == other.per
+    }
+}
+
+/// Converts `x` from unit `from` to unit `to` when both are known units of one kind.
 pub fn convert(x: f64, from: &str, to: &str) -> Option<f64> {
     let (f, t) = (unit(from)?, unit(to)?);
-    (f.dimension == t.dimension).then(|| x * f.factor / t.factor)
+    f.same_kind(&t).then(|| x * f.factor / t.factor)
 }
 
 /// Whether `a` and `b` are both known units of different kinds (hours and USD, g and m): a
-/// value in one is never a value in the other. Unknown units are not judged.
+/// value in one is never a value in the other. A rate and a plain unit are judged by the
+/// rate's numerator ("$60 per month" is an amount of dollars; "USD/hour" is no time). Unknown
+/// units are not judged.
 pub fn different_kinds(a: &str, b: &str) -> bool {
-    matches!((unit(a.trim()), unit(b.trim())), (Some(x), Some(y)) if x.dimension != y.dimension)
+    match (unit(a.trim()), unit(b.trim())) {
+        (Some(x), Some(y)) if x.per.is_some() != y.per.is_some() => x.dimension != y.dimension,
+        (Some(x), Some(y)) => !x.same_kind(&y),
+        _ => false,
+    }
+}
+
+/// A rate's numerator and denominator ("$ per calendar year" -> "USD", "year"); None for a
+/// plain unit.
+pub fn rate_of(name: &str) -> Option<(String, String)> {
+    unit(name)?.per?;
+    let (num, den) = rate_parts(name.trim())?;
+    Some((canonical(num), den.to_string()))
+}
+
+/// A rate's numerator ("$/month" -> "USD"); None for a plain unit.
+pub fn numerator(name: &str) -> Option<String> {
+    rate_of(name).map(|(num, _)| num)
+}
+
+/// The name a unit is kept under: a currency by its code ("$" -> "USD"), a rate by its parts
+/// ("$ per month" -> "USD/month"), any other unit as written.
+pub fn canonical(name: &str) -> String {
+    let name = name.trim();
+    let Some(u) = unit(name) else {
+        return name.to_string();
+    };
+    if let Some(code) = u.currency_code() {
+        return code;
+    }
+    match (u.per, rate_parts(name)) {
+        (Some(_), Some((num, den))) => format!("{}/{den}", canonical(num)),
+        _ => name.to_string(),
+    }
 }
 
 /// The text with citation markers ("[4]", "[1, 3]", "[2][5]") removed: a marker is a pointer
@@ -272,11 +348,17 @@ pub struct Quantity {
 impl Quantity {
     /// Whether `self` (what a text states) is the figure `want`: the same number within `rel`,
     /// in `want`'s unit after conversion when `want` has one. A bare `want` matches any unit.
+    /// A rate states an amount of its numerator: "$60 per month" states "$60".
     pub fn matches(&self, want: &Quantity, rel: f64) -> bool {
         match (&want.unit, &self.unit) {
             (None, _) => same(self.value, want.value, rel),
             (Some(w), Some(h)) => {
-                convert(self.value, h, w).is_some_and(|x| same(x, want.value, rel))
+                let plain = numerator(w).is_none();
+                let h = match numerator(h) {
+                    Some(n) if plain => n,
+                    _ => h.clone(),
+                };
+                convert(self.value, &h, w).is_some_and(|x| same(x, want.value, rel))
             }
             (Some(_), None) => false,
         }
@@ -285,19 +367,13 @@ impl Quantity {
     /// One number with at most a known unit or currency sign and nothing else ("$1,199",
     /// "19 h", "10.1-inch", "12%"); None for words, names or several numbers.
     pub fn parse(text: &str) -> Option<Quantity> {
-        let found = quantities_in(text);
-        let [q] = found.as_slice() else {
+        let text = strip_citations(text);
+        let found = figures(&text);
+        let [(q, span)] = found.as_slice() else {
             return None;
         };
-        let rest: String = text
-            .chars()
-            .filter(|c| !(c.is_ascii_digit() || matches!(c, ',' | '.' | '-') || c.is_whitespace()))
-            .collect();
-        let unit_len = q
-            .unit
-            .as_deref()
-            .map_or(0, |u| u.chars().filter(|c| !c.is_whitespace()).count());
-        (rest.chars().count() == unit_len).then(|| q.clone())
+        let outside = format!("{}{}", &text[..span.start], &text[span.end..]);
+        (!outside.chars().any(char::is_alphanumeric)).then(|| q.clone())
     }
 }
 
@@ -306,9 +382,17 @@ impl Quantity {
 /// "NOK 950"). A number glued to letters that are no unit ("42P01", "Q1") is a code, not a
 /// figure, and a marker ("[4]") is not one either.
 pub fn quantities_in(text: &str) -> Vec<Quantity> {
-    let text = strip_citations(text);
+    figures(&strip_citations(text))
+        .into_iter()
+        .map(|(q, _)| q)
+        .collect()
+}
+
+/// The figures of `text` (markers already stripped) with the byte range each is written in,
+/// its number and units included.
+fn figures(text: &str) -> Vec<(Quantity, std::ops::Range<usize>)> {
     let mut out = Vec::new();
-    for s in spans(&text) {
+    for s in spans(text) {
         let before = &text[..s.start];
         let after = &text[s.end..];
         if before.chars().next_back().is_some_and(char::is_alphabetic) {
@@ -319,25 +403,44 @@ pub fn quantities_in(text: &str) -> Vec<Quantity> {
         if glued && unit_after.is_none() {
             continue;
         }
-        let unit = unit_after.or_else(|| unit_before(before));
-        out.push(Quantity {
-            value: s.value,
-            unit,
-        });
+        let (mut unit, start, mut end) = match unit_after {
+            Some((u, len)) => (Some(u), s.start, s.end + len),
+            None => match unit_before(before) {
+                Some((u, len)) => (Some(u), s.start - len, s.end),
+                None => (None, s.start, s.end),
+            },
+        };
+        // "$60 per month", "48 hours a week", "$0.70/mile": a rate of the unit written.
+        if let Some(u) = &unit
+            && let Some((den, len)) = per_after(&text[end..])
+        {
+            unit = Some(format!("{u}/{den}"));
+            end += len;
+        }
+        out.push((
+            Quantity {
+                value: s.value,
+                unit,
+            },
+            start..end,
+        ));
     }
     out
 }
 
-/// The unit written right after a number: glued, after one space or after a hyphen.
-fn unit_after(after: &str) -> Option<String> {
+/// The unit written right after a number (glued, after one space or after a hyphen) and how
+/// many bytes of `after` it takes.
+fn unit_after(after: &str) -> Option<(String, usize)> {
     let rest = after
         .strip_prefix(' ')
         .or_else(|| after.strip_prefix('-'))
         .unwrap_or(after);
+    let skipped = after.len() - rest.len();
     if let Some(c) = rest.chars().next()
         && matches!(c, '%' | '"' | '″')
     {
-        return Some(if c == '%' { "%" } else { "\"" }.to_string());
+        let u = if c == '%' { "%" } else { "\"" };
+        return Some((u.to_string(), skipped + c.len_utf8()));
     }
     let word: String = rest
         .chars()
@@ -348,21 +451,71 @@ fn unit_after(after: &str) -> Option<String> {
         return None;
     }
     // "4 in the box" is not four inches: a spaced "in" is the preposition.
-    if unit(word).is_some() && !(word == "in" && after.starts_with(' ')) {
-        return Some(word.to_string());
+    if plain_unit(&word.to_lowercase()).is_some() && !(word == "in" && after.starts_with(' ')) {
+        return Some((word.to_string(), skipped + word.len()));
+    }
+    // A rate glued with a slash ("GB/month") is a unit and its "per" read by `per_after`.
+    if let Some((num, _)) = word.split_once('/')
+        && !num.is_empty()
+        && plain_unit(&num.to_lowercase()).is_some()
+    {
+        return Some((num.to_string(), skipped + num.len()));
     }
     // "cubic metres", "per cent": two words.
-    let two: String = rest
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let two = two.trim_end_matches(|c: char| !c.is_alphanumeric());
-    unit(two).is_some().then(|| two.to_string())
+    let mut words = rest.split_whitespace();
+    let (first, second) = (words.next()?, words.next()?);
+    let second = second.trim_end_matches(|c: char| !c.is_alphanumeric());
+    let two = format!("{first} {second}");
+    let len = rest.find(second)? + second.len();
+    plain_unit(&two.to_lowercase())
+        .is_some()
+        .then(|| (two, skipped + len))
 }
 
-/// A currency written right before a number: a sign ("$", "US$", "€") or a code ("NOK ").
-fn unit_before(before: &str) -> Option<String> {
+/// A rate's "per" right after a figure's unit: "per month", "per calendar year", "/mile", and
+/// for time "a week" or "an hour". The denominator unit as written and the bytes it takes.
+fn per_after(after: &str) -> Option<(String, usize)> {
+    let rest = after.trim_start();
+    let lead = after.len() - rest.len();
+    let lower = rest.to_lowercase();
+    let (time_only, word_at) = if lower.starts_with('/') {
+        (false, 1)
+    } else if lower.starts_with("per ") {
+        (false, 4)
+    } else if lower.starts_with("a ") {
+        (true, 2)
+    } else if lower.starts_with("an ") {
+        (true, 3)
+    } else {
+        return None;
+    };
+    let mut at = word_at;
+    if lower[at..].starts_with("calendar ") {
+        at += "calendar ".len();
+    }
+    let word: String = lower[at..]
+        .chars()
+        .take_while(|c| c.is_alphanumeric())
+        .collect();
+    let u = plain_unit(&word)?;
+    let ok = if time_only {
+        u.dimension == "time"
+    } else {
+        !u.is_currency()
+    };
+    // "per cent" is a unit of its own, and "a m" is no rate.
+    let spelled = at == 1 || word.chars().count() >= 2;
+    (ok && u.dimension != "percent" && spelled).then(|| {
+        (
+            rest[at..at + word.len()].to_string(),
+            lead + at + word.len(),
+        )
+    })
+}
+
+/// A currency written right before a number: a sign ("$", "US$", "€") or a code ("NOK "), and
+/// how many bytes before the number it takes.
+fn unit_before(before: &str) -> Option<(String, usize)> {
     let trimmed = before.trim_end();
     let word: String = trimmed
         .chars()
@@ -383,6 +536,10 @@ fn unit_before(before: &str) -> Option<String> {
     candidates
         .into_iter()
         .find(|w| unit(w).is_some_and(|u| u.is_currency()))
+        .map(|w| {
+            let len = before.len() - trimmed.len() + w.len();
+            (w, len)
+        })
 }
 
 impl Unit {
@@ -393,6 +550,9 @@ impl Unit {
 
     /// The currency's code ("$" -> "USD"); None for other units.
     pub fn currency_code(&self) -> Option<String> {
+        if self.per.is_some() {
+            return None;
+        }
         self.dimension
             .strip_prefix("currency ")
             .map(str::to_uppercase)
@@ -546,6 +706,65 @@ mod tests {
         assert!(unit("kg").is_some_and(|u| !u.is_currency()));
         assert_eq!(convert(5.0, "usd", "eur"), None);
         assert_eq!(unit("bananas"), None);
+    }
+
+    #[test]
+    fn rates_are_units_of_their_own_kind() {
+        assert_eq!(convert(60.0, "USD/month", "USD/year"), Some(720.0));
+        assert!(
+            convert(1500.0, "$ per calendar year", "usd/month")
+                .is_some_and(|x| same(x, 125.0, 1e-9))
+        );
+        assert_eq!(convert(60.0, "USD/month", "USD"), None);
+        assert_eq!(canonical("$ per month"), "USD/month");
+        assert_eq!(canonical("€"), "EUR");
+        assert_eq!(canonical("hours"), "hours");
+        assert_eq!(rate_of("$/mile"), Some(("USD".into(), "mile".into())));
+        assert_eq!(rate_of("km/h"), None);
+        assert_eq!(unit("km/h").and_then(|u| u.per), None);
+        // A rate is judged against a plain unit by what it counts.
+        assert!(!different_kinds("USD", "USD/month"));
+        assert!(different_kinds("hours", "USD/hour"));
+        assert!(different_kinds("USD/month", "USD/mile"));
+    }
+
+    #[test]
+    fn a_figure_with_per_is_a_rate() {
+        assert_eq!(
+            quantities_in("$60 per month, 48 hours a week, $0.70/mile, 5 GB/month"),
+            vec![
+                q(60.0, Some("$/month")),
+                q(48.0, Some("hours/week")),
+                q(0.70, Some("$/mile")),
+                q(5.0, Some("GB/month")),
+            ]
+        );
+        assert_eq!(
+            quantities_in("$1,500 per calendar year; 9,000 panels per month; 12 per cent"),
+            vec![
+                q(1500.0, Some("$/year")),
+                q(9000.0, None),
+                q(12.0, Some("per cent")),
+            ]
+        );
+        // "a" is a rate only before a time unit, and "each way" is none.
+        assert_eq!(
+            quantities_in("$5 a unit, 150 miles each way"),
+            vec![q(5.0, Some("$")), q(150.0, Some("miles"))]
+        );
+        assert_eq!(
+            Quantity::parse("$60 per month"),
+            Some(q(60.0, Some("$/month")))
+        );
+        assert_eq!(
+            Quantity::parse("$60 per month [2]"),
+            Some(q(60.0, Some("$/month")))
+        );
+        assert_eq!(Quantity::parse("$60 per head"), None);
+        // A rate states an amount of what it counts; an amount states no rate.
+        assert!(q(60.0, Some("$/month")).matches(&q(60.0, Some("$")), ROUNDED));
+        assert!(!q(60.0, Some("$")).matches(&q(60.0, Some("USD/month")), ROUNDED));
+        assert!(q(720.0, Some("USD/year")).matches(&q(60.0, Some("$/month")), ROUNDED));
     }
 
     #[test]

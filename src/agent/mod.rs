@@ -521,7 +521,12 @@ async fn write_answer(
     )
     .await?;
     let (text, more) = match draft {
-        Ok(d) => synthesize::settle(&d, &prepared.shown, !prepared.facts_text.is_empty()),
+        Ok(d) => synthesize::settle(
+            &d,
+            &prepared.shown,
+            !prepared.facts_text.is_empty(),
+            history,
+        ),
         // Not the requested JSON (a backend that ignores schemas): the text is the answer.
         Err(raw) => (raw, vec!["the synthesizer did not answer in JSON".into()]),
     };

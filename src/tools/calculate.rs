@@ -10,7 +10,7 @@ use super::step::{
     Number, StepOutput, format_number, one_reading, ref_step, resolve, same_reading,
 };
 use super::{Ctx, Tool, ToolError, ToolKind, tidy};
-use crate::dates;
+use crate::{dates, quantity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -125,6 +125,11 @@ pub(crate) fn calculate_step(
     let mut shown = Vec::new();
     let mut evidence = Vec::new();
     let mut read: Vec<(&str, Number)> = Vec::new();
+    // Where each read value sits among the operands.
+    let mut at = Vec::new();
+    // Values of one kind in other units are taken in the first one's (90 minutes + 1 hour,
+    // $60 per month + $1,500 per year); a product's are settled after (`per_count`).
+    let mut first_unit: Option<String> = None;
     for v in values {
         match v {
             Operand::Number(x) => {
@@ -136,29 +141,52 @@ pub(crate) fn calculate_step(
                     tool: "calculate",
                     message,
                 };
-                let n = resolve(r, inputs).map_err(failed)?;
+                let mut n = resolve(r, inputs).map_err(failed)?;
                 if let Some((other, _)) = read
                     .iter()
                     .find(|(o, m)| ref_step(o) != ref_step(r) && same_reading(m, &n))
                 {
                     return Err(failed(one_reading(other, r, &n)));
                 }
-                numbers.push(n.value);
                 let value = match n.unit.as_deref() {
                     Some(dates::DATE_UNIT) => dates::long(n.value as i64),
                     _ => format_number(n.value),
                 };
-                shown.push(format!("{value} ({})", n.label));
+                let mut label = n.label.clone();
+                match (&first_unit, n.unit.clone()) {
+                    (_, Some(u)) if u == dates::DATE_UNIT || op == Operation::Product => {}
+                    (None, Some(u)) => first_unit = Some(u),
+                    (Some(want), Some(u)) if *want != u => {
+                        if let Some(x) = quantity::convert(n.value, &u, want) {
+                            label = format!("{label}: {value} {u}");
+                            n.value = tidy(x);
+                            n.unit = Some(want.clone());
+                        }
+                    }
+                    _ => {}
+                }
+                let value = if label == n.label {
+                    value
+                } else {
+                    format_number(n.value)
+                };
+                at.push(numbers.len());
+                numbers.push(n.value);
+                shown.push(format!("{value} ({label})"));
                 evidence.extend(n.evidence.iter().copied());
                 read.push((r.as_str(), n));
             }
         }
     }
+    let per_unit = match op {
+        Operation::Product => per_count(&mut read, &at, &mut numbers, &mut shown),
+        _ => None,
+    };
     // Dates: only the days between two of them.
     let is_date = |n: &Number| n.unit.as_deref() == Some(dates::DATE_UNIT);
     let date_count = read.iter().filter(|(_, n)| is_date(n)).count();
     let unit = match (date_count, op, values.len()) {
-        (0, ..) => result_unit(op, values, &read),
+        (0, ..) => per_unit.or_else(|| result_unit(op, values, &read)),
         (2, Operation::Difference, 2) => Some("days".to_string()),
         _ => {
             return Err(ToolError::Failed {
@@ -191,6 +219,55 @@ pub(crate) fn calculate_step(
         unit,
         evidence,
     })
+}
+
+/// A product of one rate and counts or amounts of what it is per (0.70 USD/mile × 300 miles,
+/// 60 USD/month × 12) is an amount of the rate's numerator: the amounts are taken in the
+/// rate's denominator unit (2 years are 24 months) and the result's unit is returned. None
+/// when the product is not of that shape.
+fn per_count(
+    read: &mut [(&str, Number)],
+    at: &[usize],
+    numbers: &mut [f64],
+    shown: &mut [String],
+) -> Option<String> {
+    let rates: Vec<usize> = (0..read.len())
+        .filter(|&i| {
+            read[i]
+                .1
+                .unit
+                .as_deref()
+                .and_then(quantity::rate_of)
+                .is_some()
+        })
+        .collect();
+    let [rate] = rates[..] else {
+        return None;
+    };
+    let (num, den) = read[rate].1.unit.as_deref().and_then(quantity::rate_of)?;
+    let mut converted = Vec::new();
+    for (i, (_, n)) in read.iter().enumerate() {
+        match n.unit.as_deref() {
+            _ if i == rate => {}
+            None => {}
+            Some(u) => converted.push((i, u.to_string(), quantity::convert(n.value, u, &den)?)),
+        }
+    }
+    for (i, u, x) in converted {
+        let n = &mut read[i].1;
+        if x != n.value {
+            shown[at[i]] = format!(
+                "{} ({}: {} {u})",
+                format_number(tidy(x)),
+                n.label,
+                format_number(n.value)
+            );
+        }
+        n.value = tidy(x);
+        n.unit = Some(den.clone());
+        numbers[at[i]] = n.value;
+    }
+    Some(num)
 }
 
 /// The unit of a calculation's result, where its operands settle it: a sum, difference,
@@ -332,6 +409,91 @@ mod tests {
         assert_eq!(
             unit(Operation::PercentOf, &[r("s4.price"), r("s3.price")]),
             Some("%".to_string())
+        );
+    }
+
+    #[test]
+    fn values_of_one_kind_are_taken_in_one_unit() {
+        let inputs = BTreeMap::from([
+            (
+                "s3".to_string(),
+                extracted(
+                    "Books",
+                    &[
+                        ("budget", 1500.0, "USD/year", 0),
+                        ("course", 90.0, "minutes", 0),
+                    ],
+                ),
+            ),
+            (
+                "s4".to_string(),
+                extracted(
+                    "Phone",
+                    &[
+                        ("allowance", 60.0, "USD/month", 1),
+                        ("talk", 2.0, "hours", 1),
+                    ],
+                ),
+            ),
+            (
+                "s5".to_string(),
+                extracted(
+                    "Car",
+                    &[("rate", 0.7, "USD/mile", 2), ("trip", 150.0, "miles", 2)],
+                ),
+            ),
+        ]);
+        let r = |s: &str| Operand::Ref(s.into());
+        let out = |op, values: &[Operand]| match calculate_step(op, values, &inputs).unwrap() {
+            StepOutput::Calculate {
+                expression,
+                result,
+                unit,
+                ..
+            } => (expression, result, unit.unwrap_or_default()),
+            _ => panic!(),
+        };
+        // A monthly allowance and a yearly budget add up per year, the first operand's unit.
+        assert_eq!(
+            out(Operation::Sum, &[r("s3.budget"), r("s4.allowance")]),
+            (
+                "sum of 1500 (Books budget), 720 (Phone allowance: 60 USD/month)".into(),
+                2220.0,
+                "USD/year".into()
+            )
+        );
+        assert_eq!(
+            out(Operation::Difference, &[r("s4.talk"), r("s3.course")]).1,
+            0.5
+        );
+        // A rate times what it is per is an amount of what it counts.
+        assert_eq!(
+            out(
+                Operation::Product,
+                &[r("s5.rate"), r("s5.trip"), Operand::Number(2.0)]
+            ),
+            (
+                "product of 0.7 (Car rate), 150 (Car trip), 2".into(),
+                210.0,
+                "USD".into()
+            )
+        );
+        assert_eq!(
+            out(
+                Operation::Product,
+                &[r("s4.allowance"), Operand::Number(12.0)]
+            )
+            .2,
+            "USD"
+        );
+        // Kinds that do not convert are left as they are, with no unit for the result.
+        assert_eq!(
+            out(Operation::Sum, &[r("s3.budget"), r("s4.talk")]),
+            (
+                "sum of 1500 (Books budget), 2 (Phone talk)".into(),
+                1502.0,
+                String::new()
+            )
         );
     }
 

@@ -50,15 +50,18 @@ pub struct Comparison {
 
 pub fn compare(args: &CompareArgs) -> Result<Comparison, ToolError> {
     let norm = |u: &Option<String>| u.as_deref().map(|s| s.trim().to_ascii_lowercase());
+    let (a, mut b) = (args.a.value, args.b.value);
     if let (Some(ua), Some(ub)) = (norm(&args.a.unit), norm(&args.b.unit))
         && ua != ub
     {
-        return Err(ToolError::InvalidArgs {
-            tool: "compare",
-            message: format!("units differ ({ua} vs {ub}); convert first"),
-        });
+        // One kind in two units: b is taken in a's (90 minutes against 2 hours).
+        b = crate::quantity::convert(b, &ub, &ua)
+            .map(tidy)
+            .ok_or_else(|| ToolError::InvalidArgs {
+                tool: "compare",
+                message: format!("units differ ({ua} vs {ub}) and do not convert"),
+            })?;
     }
-    let (a, b) = (args.a.value, args.b.value);
     if !a.is_finite() || !b.is_finite() {
         return Err(ToolError::InvalidArgs {
             tool: "compare",
@@ -221,6 +224,16 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("units differ"));
+        // One kind in two units: b is taken in a's.
+        let c = compare(&CompareArgs {
+            a: q("a", 2.0, "hours"),
+            b: q("b", 90.0, "minutes"),
+        })
+        .unwrap();
+        assert_eq!(
+            (c.b, c.difference, c.unit.as_deref()),
+            (1.5, -0.5, Some("hours"))
+        );
         let c = compare(&CompareArgs {
             a: q("a", 0.0, "x"),
             b: q("b", 3.0, "x"),

@@ -120,7 +120,7 @@ fn table_row(index: usize, heading: &str, header: &[String], row: &str, out: &mu
 }
 
 /// The cells of a table row, trimmed, without the empty ends outside the outer bars.
-fn cells(line: &str) -> Vec<String> {
+pub(crate) fn cells(line: &str) -> Vec<String> {
     let t = line.trim();
     let t = t.strip_suffix('|').unwrap_or(t);
     let parts: Vec<&str> = t.split('|').collect();
@@ -212,11 +212,7 @@ fn value_of(record: &Record, kind: FieldKind) -> Option<(Value, Option<String>)>
     match kind {
         FieldKind::Number => {
             let q = Quantity::parse(&record.cell)?;
-            let unit = q.unit.map(|u| {
-                quantity::unit(&u)
-                    .and_then(|k| k.currency_code())
-                    .unwrap_or(u)
-            });
+            let unit = q.unit.map(|u| quantity::canonical(&u));
             Some((json!(q.value), unit.or_else(|| record.label_unit.clone())))
         }
         FieldKind::Boolean => {

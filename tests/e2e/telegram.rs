@@ -147,12 +147,20 @@ async fn start_stub() -> (String, Arc<Stub>) {
     (format!("http://{addr}"), stub)
 }
 
-async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+async fn wait_until(what: &str, limit: Duration, done: impl FnMut() -> bool) {
+    assert!(waited(limit, done).await, "timed out waiting for {what}");
+}
+
+/// Whether `done` came true within `limit`.
+async fn waited(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let started = Instant::now();
     while !done() {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        if started.elapsed() >= limit {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    true
 }
 
 struct Bot(Child);
@@ -431,12 +439,17 @@ async fn telegram_conversation_survives_kill_9() {
 
     let before = texts(&stub, ALLOWED).len();
     stub.push(ALLOWED, "And how long does the certificate last?");
-    wait_until("the follow-up's answer", Duration::from_secs(600), || {
+    let answered = waited(Duration::from_secs(600), || {
         texts(&stub, ALLOWED)[before..]
             .iter()
             .any(|t| t.contains("Sources"))
     })
     .await;
+    assert!(
+        answered,
+        "no answer with sources to the follow-up; the bot sent: {:?}",
+        &texts(&stub, ALLOWED)[before..]
+    );
     let saved: Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
     let questions: Vec<&str> = saved["turns"]
         .as_array()

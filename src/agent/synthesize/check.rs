@@ -53,12 +53,21 @@ pub fn draft_schema(evidence: usize) -> Value {
 /// found in another passage counts for that one, and so does a table row assembled from one
 /// row's cells and its header); an answer that refuses is a refusal whatever it quoted; with no
 /// verified quote and no computed fact the answer is that the wiki does not say, whatever the
-/// model wrote; an answer without any citation gets the quotes' evidence numbers.
-pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Vec<String>) {
+/// model wrote; an answer without any citation gets the quotes' evidence numbers. A quote
+/// copied from the conversation (`said`: earlier questions and answers) is no evidence, and no
+/// invention either: it counts as no quote.
+pub fn settle(
+    draft: &Draft,
+    shown: &[Citation],
+    has_facts: bool,
+    said: &str,
+) -> (String, Vec<String>) {
     let mut notes = Vec::new();
     // Table bars, like markdown emphasis, are not part of what a passage says.
     let flat = |s: &str| crate::tools::extract::flatten(&s.replace('|', ""));
+    let said = flat(&quantity::strip_citations(said));
     let mut verified: Vec<(usize, String)> = Vec::new();
+    let mut invented = 0;
     for q in &draft.quotes {
         let quote = flat(q.quote.trim_matches(['"', ' ', '.']));
         if quote.len() < 3 {
@@ -71,23 +80,35 @@ pub fn settle(draft: &Draft, shown: &[Citation], has_facts: bool) -> (String, Ve
             .get(q.evidence.wrapping_sub(1))
             .filter(holds)
             .or_else(|| shown.iter().find(holds));
+        let from_conversation = || {
+            let bare = flat(&quantity::strip_citations(&q.quote));
+            let bare = bare.trim_matches(['"', ' ', '.']);
+            bare.len() >= 3 && said.contains(bare)
+        };
         match stated {
             Some(c) => verified.push((c.n, q.quote.trim().to_string())),
+            None if from_conversation() => notes.push(format!(
+                "a quote given for [{}] is from the conversation, not the evidence; not counted",
+                q.evidence
+            )),
             // The note does not repeat the quote: model text that is in no passage may be
             // injected or invented, and notes are shown to the user.
-            None => notes.push(format!(
-                "dropped a quote given for [{}]: its {} characters are in no passage shown",
-                q.evidence,
-                q.quote.chars().count()
-            )),
+            None => {
+                invented += 1;
+                notes.push(format!(
+                    "dropped a quote given for [{}]: its {} characters are in no passage shown",
+                    q.evidence,
+                    q.quote.chars().count()
+                ))
+            }
         }
     }
     let answer = draft.answer.trim();
     if verified.is_empty() && !has_facts {
         // Small models sometimes skip the quotes but state the right figures: an answer that
-        // gave no quote at all and whose every figure is stated by the evidence stands
+        // gave no quote from the evidence and whose every figure is stated by it stands
         // (check() attributes its sentences). An invented quote is never forgiven.
-        if draft.quotes.is_empty() && figures_all_stated(answer, shown) {
+        if invented == 0 && figures_all_stated(answer, shown) {
             notes.push(
                 "no quote given; every number in the answer is stated by the evidence".into(),
             );

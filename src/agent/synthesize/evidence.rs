@@ -26,13 +26,12 @@ pub struct Citation {
 impl Citation {
     /// The passage as the synthesizer sees it: "[n] title > heading: text", one per line.
     pub fn line(&self, passage_chars: usize) -> String {
-        format!(
-            "[{}] {} > {}: {}\n",
-            self.n,
-            self.title,
-            self.heading,
-            clip(&self.text, passage_chars)
-        )
+        self.line_of(&clip(&self.text, passage_chars))
+    }
+
+    /// "[n] title > heading: body" with `body` standing for the passage (a part of it).
+    pub fn line_of(&self, body: &str) -> String {
+        format!("[{}] {} > {}: {body}\n", self.n, self.title, self.heading)
     }
 
     /// Where the passage sits and what it says, for checking what it names or states (a

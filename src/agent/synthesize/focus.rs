@@ -8,7 +8,7 @@
 
 use crate::ingest::chunker::is_separator_row;
 use crate::providers::embed::Embedder;
-use crate::tools::records::cosine;
+use crate::tools::records::{cells, cosine};
 
 use super::check::split_sentences;
 use super::evidence::Citation;
@@ -56,12 +56,6 @@ pub fn lines_of(text: &str) -> Vec<String> {
     out
 }
 
-fn cells(row: &str) -> Vec<String> {
-    let t = row.trim().trim_start_matches('|');
-    let t = t.strip_suffix('|').unwrap_or(t);
-    t.split('|').map(|c| c.trim().to_string()).collect()
-}
-
 /// The evidence text with each shown passage cut to its `per` lines closest to `question`
 /// (each embedded under its passage's heading, which often names what the line is about),
 /// in page order: "[n] title > heading: line" and the other lines below it. A passage of
@@ -102,13 +96,7 @@ pub async fn cut_to_lines(
         ranked.truncate(per);
         ranked.sort_by_key(|r| r.0);
         let kept: Vec<&str> = ranked.iter().map(|r| ls[r.0].as_str()).collect();
-        out.push_str(&format!(
-            "[{}] {} > {}: {}\n",
-            c.n,
-            c.title,
-            c.heading,
-            kept.join("\n")
-        ));
+        out.push_str(&c.line_of(&kept.join("\n")));
     }
     Some(out)
 }

@@ -264,6 +264,7 @@ fn drafts_are_settled_against_the_evidence() {
         &draft(vec![(2, "UDP 51820")], "Open UDP 51820."),
         &ev,
         false,
+        "",
     );
     assert_eq!(text, "Open UDP 51820 [1].");
     // Markdown and table bars in the passage do not fail a faithful quote.
@@ -271,6 +272,7 @@ fn drafts_are_settled_against_the_evidence() {
         &draft(vec![(1, "Protocol / port UDP 51820")], "UDP 51820 [1]."),
         &ev,
         false,
+        "",
     );
     assert_eq!(text, "UDP 51820 [1].");
     // An invented quote: the wiki does not say, whatever the answer claims.
@@ -278,6 +280,7 @@ fn drafts_are_settled_against_the_evidence() {
         &draft(vec![(1, "TCP 443")], "Open TCP 443 [1]."),
         &ev,
         false,
+        "",
     );
     assert_eq!(text, NOT_IN_WIKI);
     assert_eq!(notes.len(), 1);
@@ -292,19 +295,37 @@ fn drafts_are_settled_against_the_evidence() {
         &draft(vec![(1, "UDP 51820")], "The wiki does not say."),
         &ev,
         false,
+        "",
     );
     assert_eq!(text, NOT_IN_WIKI);
     // No quotes, but every number of the answer is stated by the evidence: it stands.
-    let (text, notes) = settle(&draft(vec![], "Open UDP port 51820."), &ev, false);
+    let (text, notes) = settle(&draft(vec![], "Open UDP port 51820."), &ev, false, "");
     assert_eq!(text, "Open UDP port 51820.");
     assert_eq!(notes.len(), 1);
-    // No quotes and a number no passage states, or no number to check: not in the wiki.
-    let (text, _) = settle(&draft(vec![], "Open UDP port 51821."), &ev, false);
+    // A quote copied from the conversation (an earlier answer) is no quote, and no invention:
+    // the answer stands when the evidence states its figures, as without quotes.
+    let said = "Q: What is the SSH port?\nA: The SSH port is 2222 [1].";
+    let copied = draft(
+        vec![(1, "The SSH port is 2222 [1].")],
+        "Open UDP port 51820 [1].",
+    );
+    let (text, notes) = settle(&copied, &ev, false, said);
+    assert_eq!(text, "Open UDP port 51820 [1].");
+    assert!(notes[0].contains("from the conversation"), "{notes:?}");
+    let (text, _) = settle(&copied, &ev, false, "");
     assert_eq!(text, NOT_IN_WIKI);
-    let (text, _) = settle(&draft(vec![], "Tether to your phone."), &ev, false);
+    let copied = draft(
+        vec![(1, "The SSH port is 2222")],
+        "Open UDP port 51821 [1].",
+    );
+    assert_eq!(settle(&copied, &ev, false, said).0, NOT_IN_WIKI);
+    // No quotes and a number no passage states, or no number to check: not in the wiki.
+    let (text, _) = settle(&draft(vec![], "Open UDP port 51821."), &ev, false, "");
+    assert_eq!(text, NOT_IN_WIKI);
+    let (text, _) = settle(&draft(vec![], "Tether to your phone."), &ev, false, "");
     assert_eq!(text, NOT_IN_WIKI);
     // A stated figure given for a model the evidence does not name: not in the wiki.
-    let (text, _) = settle(&draft(vec![], "Orbit 5 uses UDP 51820."), &ev, false);
+    let (text, _) = settle(&draft(vec![], "Orbit 5 uses UDP 51820."), &ev, false, "");
     assert_eq!(text, NOT_IN_WIKI);
     // The number of a name is not a figure.
     ev[1].text = "Orbit 3 is discontinued.".into();
@@ -312,10 +333,11 @@ fn drafts_are_settled_against_the_evidence() {
         &draft(vec![], "The Orbit 3 band is the top one."),
         &ev,
         false,
+        "",
     );
     assert_eq!(text, NOT_IN_WIKI);
     // Computed facts stand on their own.
-    let (text, _) = settle(&draft(vec![], "It is 5 hours longer [1]."), &ev, true);
+    let (text, _) = settle(&draft(vec![], "It is 5 hours longer [1]."), &ev, true, "");
     assert_eq!(text, "It is 5 hours longer [1].");
 }
 
@@ -363,7 +385,7 @@ fn a_quote_may_begin_with_the_heading_it_was_shown_under() {
         }],
         answer: "It opens at 06:15.".into(),
     };
-    let (text, notes) = settle(&draft, &ev, false);
+    let (text, notes) = settle(&draft, &ev, false, "");
     assert_eq!(text, "It opens at 06:15 [1].", "{notes:?}");
 }
 
@@ -497,26 +519,29 @@ fn a_quote_assembled_from_one_table_row_and_its_header_holds() {
         &quote("Ostry works | Capacity (m³/day) | 9,800"),
         &ev,
         false,
+        "",
     );
     assert_eq!(text, "It is 9,800 m³/day [1].");
     // A row written as "label: value".
-    let (text, _) = settle(&quote("Mass: 412 kg"), &ev, false);
+    let (text, _) = settle(&quote("Mass: 412 kg"), &ev, false, "");
     assert_eq!(text, "It is 9,800 m³/day [1].");
     // A cell from another row, or a cell the table does not have, does not hold.
     let (text, _) = settle(
         &quote("Ostry works | Capacity (m³/day) | 12,400"),
         &ev,
         false,
+        "",
     );
     assert_eq!(text, NOT_IN_WIKI);
     let (text, _) = settle(
         &quote("Ostry works | Capacity (m³/day) | 9,900"),
         &ev,
         false,
+        "",
     );
     assert_eq!(text, NOT_IN_WIKI);
     // Header cells alone are no row.
-    let (text, _) = settle(&quote("Works | Capacity (m³/day)"), &ev, false);
+    let (text, _) = settle(&quote("Works | Capacity (m³/day)"), &ev, false, "");
     assert_eq!(text, NOT_IN_WIKI);
     // A row as the closest lines list it, each cell after its header, holds.
     let listed = focus::lines_of(&ev[0].text);
@@ -524,6 +549,6 @@ fn a_quote_assembled_from_one_table_row_and_its_header_holds() {
         listed[0],
         "Works: Ostry works | Source: River Ostry | Capacity (m³/day): 9,800"
     );
-    let (text, _) = settle(&quote(&listed[0]), &ev, false);
+    let (text, _) = settle(&quote(&listed[0]), &ev, false, "");
     assert_eq!(text, "It is 9,800 m³/day [1].");
 }

@@ -193,6 +193,41 @@ fn minutes_convert_to_hours_and_mismatches_are_noted() {
     assert_eq!(notes.len(), 1);
 }
 
+#[test]
+fn a_rate_the_quote_states_is_kept_and_converted_only_to_a_rate() {
+    let price = &args().fields[1];
+    let raw = |unit: Option<&str>| RawValue {
+        passage: "p".into(),
+        quote: "Phone allowance of $60 per month".into(),
+        value: json!(60),
+        unit: unit.map(str::to_string),
+    };
+    // The model dropped the "per": the quote's rate is the value's unit; USD was asked for,
+    // and a monthly amount is not one, so it is kept as stated.
+    for unit in [Some("USD"), None] {
+        let mut notes = Vec::new();
+        let out = normalise(price, raw(unit), &mut notes);
+        assert_eq!(
+            (out.value, out.unit.as_deref()),
+            (json!(60), Some("USD/month"))
+        );
+        assert_eq!(notes.len(), 1, "{notes:?}");
+    }
+    // Asked per year: converted.
+    let yearly = FieldSpec {
+        unit: Some("USD per year".into()),
+        ..price.clone()
+    };
+    let out = normalise(&yearly, raw(Some("USD")), &mut Vec::new());
+    assert_eq!(
+        (out.value, out.unit.as_deref()),
+        (json!(720.0), Some("USD per year"))
+    );
+    // A unit of another kind than the rate's is left to verification.
+    let out = normalise(price, raw(Some("hours")), &mut Vec::new());
+    assert_eq!(out.unit.as_deref(), Some("hours"));
+}
+
 #[tokio::test]
 async fn bad_args_are_rejected_before_any_model_call() {
     let (tool, model) = tool(vec![]);

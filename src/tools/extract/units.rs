@@ -7,9 +7,22 @@ use crate::tools::tidy;
 
 use super::*;
 
-/// (dimension, factor to the dimension's base unit) of a unit name.
-pub(super) fn unit_info(unit: &str) -> Option<(&'static str, f64)> {
-    quantity::unit(unit).map(|u| (u.dimension, u.factor))
+/// The dimension of a unit name (a rate's: its numerator's).
+pub(super) fn dimension(unit: &str) -> Option<&'static str> {
+    quantity::unit(unit).map(|u| u.dimension)
+}
+
+/// The rate the quote states `x` in ("$60 per month" -> "USD/month") when `have` (the unit the
+/// model gave, if any) is that rate's numerator or says nothing: a model often drops the "per".
+fn rate_in_quote(quote: &str, x: f64, have: Option<&str>) -> Option<String> {
+    quantity::quantities_in(quote).into_iter().find_map(|q| {
+        let rate = q.unit.filter(|u| quantity::numerator(u).is_some())?;
+        let fits = have.is_none_or(|h| {
+            quantity::unit(h).is_some_and(|h| h.per.is_none())
+                && !quantity::different_kinds(h, &rate)
+        });
+        (quantity::same(q.value, x, quantity::EXACT) && fits).then(|| quantity::canonical(&rate))
+    })
 }
 
 /// Converts a verified number to the field's unit where the units are commensurable.
@@ -28,10 +41,13 @@ pub(in crate::tools) fn normalise(
     else {
         return out;
     };
+    if let Some(rate) = rate_in_quote(&out.quote, x, out.unit.as_deref()) {
+        out.unit = Some(rate);
+    }
     let have = out.unit.clone().unwrap_or_else(|| want.clone());
-    match (unit_info(&have), unit_info(want)) {
-        (Some((dh, fh)), Some((dw, fw))) if dh == dw => {
-            let converted = tidy(x * fh / fw);
+    match (quantity::unit(&have), quantity::unit(want)) {
+        (Some(h), Some(w)) if h.same_kind(&w) => {
+            let converted = tidy(x * h.factor / w.factor);
             if converted != x {
                 notes.push(format!(
                     "{}: converted {x} {have} to {converted} {want}",

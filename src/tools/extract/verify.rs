@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::dates;
 use crate::quantity::{self, numbers_in};
 
-use super::units::unit_info;
+use super::units::dimension;
 use super::*;
 
 /// Small models sometimes quote a passage exactly but name the wrong one (or "none"): the
@@ -51,7 +51,7 @@ pub(super) fn value_line(
     if unit.is_empty() {
         return None;
     }
-    let dimension = unit_info(&unit).map(|(d, _)| d);
+    let kind = dimension(&unit);
     for p in passages {
         for line in p.text.split(['\n', ';']).flat_map(|l| l.split(". ")) {
             let lower = line.to_lowercase();
@@ -59,10 +59,10 @@ pub(super) fn value_line(
                 .iter()
                 .any(|y| quantity::same(x, *y, quantity::EXACT));
             let has_unit = lower.contains(&unit)
-                || (dimension == Some("currency usd") && line.contains('$'))
+                || (kind == Some("currency usd") && line.contains('$'))
                 || lower
                     .split(|c: char| !c.is_alphanumeric())
-                    .any(|w| dimension.is_some() && unit_info(w).map(|(d, _)| d) == dimension);
+                    .any(|w| kind.is_some() && dimension(w) == kind);
             if has_number && has_unit {
                 let line: String = line.trim().chars().take(QUOTE_MAX as usize).collect();
                 return Some((p.id.clone(), line));
