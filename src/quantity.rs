@@ -43,6 +43,8 @@ const UNITS: &[(&str, &[&str], f64)] = &[
     ("time", &["min", "mins", "minute", "minutes"], 1.0 / 60.0),
     ("time", &["h", "hr", "hrs", "hour", "hours"], 1.0),
     ("time", &["d", "day", "days"], 24.0),
+    // A stay is counted in nights ("$250 per night", "a 3-night trip"), one a day.
+    ("time", &["night", "nights"], 24.0),
     ("time", &["wk", "wks", "week", "weeks"], 168.0),
     ("time", &["month", "months"], 730.5),
     ("time", &["yr", "yrs", "year", "years"], 8766.0),
@@ -475,7 +477,8 @@ fn unit_after(after: &str) -> Option<(String, usize)> {
 /// A rate's "per" right after a figure's unit: "per month", "per calendar year", "/mile", and
 /// for time "a week" or "an hour". The denominator unit as written and the bytes it takes.
 fn per_after(after: &str) -> Option<(String, usize)> {
-    let rest = after.trim_start();
+    // Emphasis closing around the figure ("**$250** per night") is no part of it.
+    let rest = after.trim_start_matches(['*', '_']).trim_start();
     let lead = after.len() - rest.len();
     let lower = rest.to_lowercase();
     let (time_only, word_at) = if lower.starts_with('/') {
@@ -711,6 +714,7 @@ mod tests {
     #[test]
     fn rates_are_units_of_their_own_kind() {
         assert_eq!(convert(60.0, "USD/month", "USD/year"), Some(720.0));
+        assert_eq!(convert(3.0, "nights", "days"), Some(3.0));
         assert!(
             convert(1500.0, "$ per calendar year", "usd/month")
                 .is_some_and(|x| same(x, 125.0, 1e-9))
@@ -738,6 +742,10 @@ mod tests {
                 q(0.70, Some("$/mile")),
                 q(5.0, Some("GB/month")),
             ]
+        );
+        assert_eq!(
+            quantities_in("**$250** per night"),
+            vec![q(250.0, Some("$/night"))]
         );
         assert_eq!(
             quantities_in("$1,500 per calendar year; 9,000 panels per month; 12 per cent"),

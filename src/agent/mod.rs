@@ -377,14 +377,16 @@ async fn ask_inner(
         observer.token(&text);
         (text, prepared.shown)
     } else {
-        // Figures and subjects are checked only without computed facts: there the model
-        // restates and combines verified values (its words are completed with the exact
-        // results), extracted values already had to name their thing, and the facts cite the
-        // passages by their first numbers. Besides the passages, an answer may state what the
-        // question gives, not what earlier answers said: their figures answered another
-        // question ("And the other one?" is not answered with the first one's weight).
+        // Every figure of the answer must be stated by a passage, the question or the facts
+        // the plan read and computed: a small model shown "250 USD per night" and "a 3-night
+        // trip" multiplies on its own, though it is told not to (the plan's formula is what
+        // computes). Not what earlier answers said: their figures answered another question
+        // ("And the other one?" is not answered with the first one's weight). Subjects are
+        // checked only without computed facts: extracted values already had to name their
+        // thing, and the facts cite the passages by their first numbers.
         let unverified = prepared.facts_text.is_empty();
-        let given = unverified.then(|| format!("{question}\n{query}"));
+        let given = format!("{question}\n{query}\n{}", prepared.facts_text);
+        let given = Some(given.as_str());
         let subjects = if unverified {
             synthesize::subjects(&query, &prepared.shown)
         } else {
@@ -397,7 +399,7 @@ async fn ask_inner(
         };
         let mut text = write_answer(app, observer, &prepared, &asked, &ledger, &mut notes).await?;
         let mut shown = prepared.shown.clone();
-        let mut vetted = synthesize::vet(&text, &shown, given.as_deref(), &subjects);
+        let mut vetted = synthesize::vet(&text, &shown, given, &subjects);
         if let synthesize::Vetted::OffSubject(unnamed) = &vetted
             && let Some(less) = prepared.restricted(
                 &synthesize::naming_all(&subjects, &shown),
@@ -413,7 +415,7 @@ async fn ask_inner(
             ));
             text = write_answer(app, observer, &less, &asked, &ledger, &mut notes).await?;
             shown = less.shown;
-            vetted = synthesize::vet(&text, &shown, given.as_deref(), &subjects);
+            vetted = synthesize::vet(&text, &shown, given, &subjects);
         }
         match vetted {
             synthesize::Vetted::Supported => {}
@@ -422,7 +424,11 @@ async fn ask_inner(
                     "the drafted answer stated {} that no passage states; not answered",
                     figures.join(", ")
                 ));
-                text = synthesize::not_supported(&shown);
+                // The exact results the plan computed still stand.
+                text = synthesize::complete("", &prepared.computed).0;
+                if text.trim().is_empty() {
+                    text = synthesize::not_supported(&shown);
+                }
             }
             synthesize::Vetted::OffSubject(unnamed) => {
                 notes.push(format!(

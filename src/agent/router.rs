@@ -162,6 +162,7 @@ mod tests {
             "When did the Orbit 3 launch, and the Orbit 4?",
             "If I drive my own car 150 miles to a customer site, how much mileage can I claim?",
             "We need 12 laptops for the new team; what will they cost?",
+            "What would a 4-night stay at the airport hotel come to?",
         ] {
             assert_eq!(kind(q), RouteKind::Plan, "{q}");
         }

@@ -426,6 +426,17 @@ fn figures_no_passage_states_are_invented() {
         vet("Each shift has 5 deckhands [2].", &ev, Some(""), &[]),
         Vetted::Invented(vec!["5".into()])
     );
+    // With facts the plan read, their figures are given, and arithmetic of the model's own
+    // over them is not.
+    let given = "A 3-night stay?\n\nFacts computed from the evidence:\n- berth, fee: 250 USD [1]";
+    assert_eq!(
+        vet("A berth costs 250 USD a night [1].", &ev, Some(given), &[]),
+        Vetted::Supported
+    );
+    assert_eq!(
+        vet("Three nights cost 750 USD [1].", &ev, Some(given), &[]),
+        Vetted::Invented(vec!["750".into()])
+    );
 }
 
 #[test]
