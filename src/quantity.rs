@@ -155,7 +155,7 @@ pub fn unit(name: &str) -> Option<Unit> {
     plain_unit(&u).or_else(|| {
         let (num, den) = rate_parts(&u)?;
         let (n, d) = (plain_unit(num)?, plain_unit(den)?);
-        (!d.is_currency() && n.dimension != d.dimension).then_some(Unit {
+        (!d.is_currency()).then_some(Unit {
             dimension: n.dimension,
             per: Some(d.dimension),
             factor: n.factor / d.factor,
@@ -715,6 +715,10 @@ mod tests {
     fn rates_are_units_of_their_own_kind() {
         assert_eq!(convert(60.0, "USD/month", "USD/year"), Some(720.0));
         assert_eq!(convert(3.0, "nights", "days"), Some(3.0));
+        // Time per time is a rate too: "48 hours a week" states 48 hours, not 48 weeks.
+        assert_eq!(convert(48.0, "hours/week", "hours/day"), Some(48.0 / 7.0));
+        assert!(q(48.0, Some("hours/week")).matches(&q(48.0, Some("hours")), ROUNDED));
+        assert!(!different_kinds("hours", "hours/week"));
         assert!(
             convert(1500.0, "$ per calendar year", "usd/month")
                 .is_some_and(|x| same(x, 125.0, 1e-9))
