@@ -152,27 +152,20 @@ pub(crate) fn calculate_step(
                     Some(dates::DATE_UNIT) => dates::long(n.value as i64),
                     _ => format_number(n.value),
                 };
-                let mut label = n.label.clone();
+                let mut operand = format!("{value} ({})", n.label);
                 match (&first_unit, n.unit.clone()) {
                     (_, Some(u)) if u == dates::DATE_UNIT || op == Operation::Product => {}
                     (None, Some(u)) => first_unit = Some(u),
                     (Some(want), Some(u)) if *want != u => {
                         if let Some(x) = quantity::convert(n.value, &u, want) {
-                            label = format!("{label}: {value} {u}");
-                            n.value = tidy(x);
-                            n.unit = Some(want.clone());
+                            operand = take_in(&mut n, x, want);
                         }
                     }
                     _ => {}
                 }
-                let value = if label == n.label {
-                    value
-                } else {
-                    format_number(n.value)
-                };
                 at.push(numbers.len());
                 numbers.push(n.value);
-                shown.push(format!("{value} ({label})"));
+                shown.push(operand);
                 evidence.extend(n.evidence.iter().copied());
                 read.push((r.as_str(), n));
             }
@@ -231,43 +224,46 @@ fn per_count(
     numbers: &mut [f64],
     shown: &mut [String],
 ) -> Option<String> {
-    let rates: Vec<usize> = (0..read.len())
-        .filter(|&i| {
-            read[i]
-                .1
-                .unit
-                .as_deref()
-                .and_then(quantity::rate_of)
-                .is_some()
-        })
+    let rates: Vec<(usize, (String, String))> = read
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, n))| Some((i, quantity::rate_of(n.unit.as_deref()?)?)))
         .collect();
-    let [rate] = rates[..] else {
+    let [(rate, (num, den))] = &rates[..] else {
         return None;
     };
-    let (num, den) = read[rate].1.unit.as_deref().and_then(quantity::rate_of)?;
+    let (rate, num, den) = (*rate, num.clone(), den.clone());
     let mut converted = Vec::new();
     for (i, (_, n)) in read.iter().enumerate() {
         match n.unit.as_deref() {
             _ if i == rate => {}
             None => {}
-            Some(u) => converted.push((i, u.to_string(), quantity::convert(n.value, u, &den)?)),
+            Some(u) => converted.push((i, quantity::convert(n.value, u, &den)?)),
         }
     }
-    for (i, u, x) in converted {
+    for (i, x) in converted {
         let n = &mut read[i].1;
-        if x != n.value {
-            shown[at[i]] = format!(
-                "{} ({}: {} {u})",
-                format_number(tidy(x)),
-                n.label,
-                format_number(n.value)
-            );
+        let moved = x != n.value;
+        let operand = take_in(n, x, &den);
+        if moved {
+            shown[at[i]] = operand;
         }
-        n.value = tidy(x);
-        n.unit = Some(den.clone());
         numbers[at[i]] = n.value;
     }
     Some(num)
+}
+
+/// Takes an operand as `x` in `unit` (converted from its own) and returns how it is shown: the
+/// new value with the value as read beside its label ("720 (allowance: 60 USD/month)").
+fn take_in(n: &mut Number, x: f64, unit: &str) -> String {
+    let read = format!(
+        "{} {}",
+        format_number(n.value),
+        n.unit.as_deref().unwrap_or_default()
+    );
+    n.value = tidy(x);
+    n.unit = Some(unit.to_string());
+    format!("{} ({}: {read})", format_number(n.value), n.label)
 }
 
 /// The unit of a calculation's result, where its operands settle it: a sum, difference,
