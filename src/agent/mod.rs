@@ -283,6 +283,8 @@ async fn ask_inner(
             .map(|t| t.question.clone()),
     };
 
+    // Whether the plan left a fact to the answer writer (text no step reads).
+    let mut prose = false;
     let (valid, source, problems, run) = match route.kind {
         RouteKind::Direct => {
             let valid = plan::fallback(&query);
@@ -301,6 +303,7 @@ async fn ask_inner(
                 written,
                 built,
             } = planner.plan(&query, &history, &pages, None).await;
+            prose = built.as_ref().is_some_and(|b| b.text_facts);
             observer.plan(&valid.to_plan(), source);
             let mut run = executor::run(&valid, &rt).await;
             if let Some((step, error)) = run.failure.clone()
@@ -313,6 +316,7 @@ async fn ask_inner(
                     plan: next,
                     source: next_source,
                     problems: more,
+                    built: next_built,
                     ..
                 } = planner
                     .plan(
@@ -323,6 +327,7 @@ async fn ask_inner(
                     )
                     .await;
                 problems.extend(more);
+                prose = next_built.as_ref().is_some_and(|b| b.text_facts);
                 source = if next_source == PlanSource::Fallback {
                     PlanSource::Fallback
                 } else {
@@ -354,7 +359,10 @@ async fn ask_inner(
         ANSWER_PASSAGES,
         cfg.passage_chars,
     );
-    let template = prepared.template.clone().filter(|_| run.failure.is_none());
+    let template = prepared
+        .template
+        .clone()
+        .filter(|_| run.failure.is_none() && !prose);
     let absent = synthesize::absent_names(&query, &evidence.all());
     let (text, shown) = if prepared.shown.is_empty() {
         notes.push("no evidence was found, so no model was asked".into());
@@ -846,6 +854,7 @@ impl<'a> Planner<'a> {
             "plan"
         };
         tracing::debug!(system = %messages[0].content, user = %messages[1].content, "planner prompt");
+        let known = format!("{question}\n{history}\n{pages}");
         for attempt in 0..2 {
             let text = match self.call(&messages, step_label).await {
                 Ok(text) => text,
@@ -857,7 +866,10 @@ impl<'a> Planner<'a> {
             };
             let outcome = serde_json::from_str::<slots::Slots>(text.trim())
                 .map_err(|e| PlanError(format!("the answer is not valid JSON: {e}")))
-                .and_then(|s| slots::build(&s))
+                .and_then(|s| {
+                    slots::check_things(&s, &known)?;
+                    slots::build(&s, question)
+                })
                 .and_then(|built| {
                     let valid = plan::validate(
                         &Plan {

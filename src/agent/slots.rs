@@ -13,6 +13,7 @@ use super::plan::{PlanError, Step};
 use crate::quantity;
 use crate::tools::calculate::Operation;
 use crate::tools::extract::FieldKind;
+use crate::tools::records;
 use crate::tools::step::{ref_field, ref_step};
 
 /// The most facts one question may need.
@@ -62,6 +63,9 @@ pub struct Built {
     /// Why the formula was not used, when it was not: the facts are still read (and two
     /// things compared), which is worth more than a repair round or the fallback plan.
     pub dropped_formula: Option<String>,
+    /// Some fact is text (a name, a rating, a time of day): no step reads it, so the answer
+    /// must be written from the passages, not from the computed results alone.
+    pub text_facts: bool,
 }
 
 impl Built {
@@ -72,20 +76,46 @@ impl Built {
         let mut legend: Vec<&(String, String)> = self.legend.iter().collect();
         legend.sort_by_key(|(r, _)| std::cmp::Reverse(r.len()));
         for (r, fact) in legend {
-            out = out.replace(r, fact);
+            out = replace_word(&out, r, fact);
         }
         out
     }
 }
 
-pub fn build(slots: &Slots) -> Result<Built, PlanError> {
-    match build_as_written(slots) {
+/// `text` with every `word` that stands alone (not part of a longer name: "s1" in "s1 failed",
+/// not in "s12") replaced by `with`.
+fn replace_word(text: &str, word: &str, with: &str) -> String {
+    let joins = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(word) {
+        let before = if at > 0 {
+            rest[..at].chars().last()
+        } else {
+            out.chars().last()
+        };
+        let after = rest[at + word.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if joins(before) || joins(after) {
+            out.push_str(word);
+        } else {
+            out.push_str(with);
+        }
+        rest = &rest[at + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The steps for `slots`; `question` is what the formula's numbers must come from.
+pub fn build(slots: &Slots, question: &str) -> Result<Built, PlanError> {
+    match build_as_written(slots, question) {
         Err(e) if e.0.starts_with(FORMULA) => {
             let plain = Slots {
                 formula: String::new(),
                 ..slots.clone()
             };
-            let mut built = build_as_written(&plain)?;
+            let mut built = build_as_written(&plain, question)?;
             built.dropped_formula = Some(e.0);
             Ok(built)
         }
@@ -93,10 +123,28 @@ pub fn build(slots: &Slots) -> Result<Built, PlanError> {
     }
 }
 
+/// Every thing the facts are about must be named, at least in part, in `known` (the question,
+/// the conversation and the page list the planner was shown): a thing named nowhere there
+/// ("s3", a step's id echoed back from an error) cannot be searched for.
+pub fn check_things(slots: &Slots, known: &str) -> Result<(), PlanError> {
+    let known = records::words(known);
+    for (i, f) in slots.facts.iter().enumerate() {
+        let named = records::words(&f.thing);
+        if !named.is_empty() && !named.iter().any(|w| known.contains(w)) {
+            return Err(PlanError(format!(
+                "f{}: {:?} is named nowhere in the question or the pages; name the thing as they do",
+                i + 1,
+                f.thing.trim()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// How every formula error starts.
 const FORMULA: &str = "formula ";
 
-fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
+fn build_as_written(slots: &Slots, question: &str) -> Result<Built, PlanError> {
     let err = |m: String| Err(PlanError(m));
     if slots.facts.is_empty() {
         return err("no facts: name at least one".into());
@@ -230,6 +278,15 @@ fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
                 )
             })
         })
+        .chain(groups.iter().filter_map(|g| {
+            let id = g.extract.as_ref()?;
+            let name = if g.entity.is_empty() {
+                g.attributes.join(", ")
+            } else {
+                g.entity.clone()
+            };
+            Some((id.clone(), format!("the facts of {name}")))
+        }))
         .collect();
 
     // Two things read for the same facts are compared by code, the first as baseline: both
@@ -262,6 +319,7 @@ fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
         let in_formula = |e: PlanError| PlanError(format!("{FORMULA}{formula:?}: {}", e.0));
         check_units(&expr, &slots.facts).map_err(in_formula)?;
         check_dates(&expr, &slots.facts).map_err(in_formula)?;
+        check_numbers(&expr, question).map_err(in_formula)?;
         // "f2 - f1" over one compared field of the two things says nothing more than the
         // comparison: the same field, read from the two extractions.
         let repeats_the_comparison = match &expr {
@@ -294,6 +352,7 @@ fn build_as_written(slots: &Slots) -> Result<Built, PlanError> {
         steps,
         legend,
         dropped_formula: None,
+        text_facts: slots.facts.iter().any(|f| f.kind == FieldKind::Text),
     })
 }
 
@@ -317,6 +376,62 @@ fn check_units(e: &Expr, facts: &[FactSlot]) -> Result<(), PlanError> {
             }
             check_units(a, facts)?;
             check_units(b, facts)
+        }
+    }
+}
+
+/// The numbers a formula may write: those of the question (as written, or a percentage of it
+/// as a fraction: "8%" is 8 or 0.08), its number words, and 1, 2 and 100 (a whole, a round
+/// trip, a percent). Any other number is a value the planner made up or read from a page,
+/// where only the wiki's facts (f1, f2, ...) may bring values.
+fn check_numbers(e: &Expr, question: &str) -> Result<(), PlanError> {
+    let mut given: Vec<f64> = vec![1.0, 2.0, 100.0];
+    for x in quantity::numbers_in(question) {
+        given.extend([x, x / 100.0]);
+    }
+    for w in question
+        .split(|c: char| !c.is_alphabetic())
+        .filter_map(|w| number_word(&w.to_lowercase()))
+    {
+        given.push(w);
+    }
+    let mut written = Vec::new();
+    numbers(e, &mut written);
+    match written.into_iter().find(|x| {
+        !given
+            .iter()
+            .any(|g| quantity::same(*g, *x, quantity::EXACT))
+    }) {
+        Some(x) => Err(PlanError(format!(
+            "{x} is not a number of the question; values come from the facts (f1, f2, ...)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The value of an English number word ("three" -> 3, "twice" -> 2, "half" -> 0.5).
+fn number_word(w: &str) -> Option<f64> {
+    const WORDS: [&str; 12] = [
+        "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+        "twelve",
+    ];
+    match w {
+        "twice" | "double" => Some(2.0),
+        "half" => Some(0.5),
+        "dozen" => Some(12.0),
+        _ => WORDS.iter().position(|n| *n == w).map(|i| (i + 1) as f64),
+    }
+}
+
+/// Every number a formula writes.
+fn numbers(e: &Expr, out: &mut Vec<f64>) {
+    match e {
+        Expr::Number(x) => out.push(*x),
+        Expr::Fact(_) => {}
+        Expr::Neg(x) => numbers(x, out),
+        Expr::Bin(_, a, b) => {
+            numbers(a, out);
+            numbers(b, out);
         }
     }
 }
@@ -658,6 +773,11 @@ mod tests {
     use crate::agent::plan::{Action, validate};
     use crate::tools::calculate::Operand;
 
+    /// The steps for `slots` asked in a question that writes every number of the formula.
+    fn build(slots: &Slots) -> Result<Built, PlanError> {
+        super::build(slots, &slots.formula)
+    }
+
     fn fact(thing: &str, attribute: &str, kind: FieldKind, unit: &str) -> FactSlot {
         FactSlot {
             thing: thing.into(),
@@ -695,7 +815,9 @@ mod tests {
             ],
             formula: String::new(),
         };
-        let steps = build(&slots).unwrap().steps;
+        let built = build(&slots).unwrap();
+        assert!(!built.text_facts);
+        let steps = built.steps;
         assert_eq!(tools(&steps), TWO_THINGS_COMPARED);
         assert_eq!(steps[0].args["query"], "Zephyr X1 weight price");
         assert_eq!(steps[2].args["from"], json!(["s1"]));
@@ -764,7 +886,10 @@ mod tests {
             ],
             formula: "f1 + f2 + f3".into(),
         };
-        let steps = build(&slots).unwrap().steps;
+        let built = build(&slots).unwrap();
+        // The answer is written from the passages, so the manager is not left out.
+        assert!(built.text_facts);
+        let steps = built.steps;
         assert_eq!(steps[2].args["query"], "East works capacity manager");
         let calc = steps.last().unwrap();
         assert_eq!(
@@ -1022,5 +1147,67 @@ mod tests {
         let steps = built.steps;
         assert_eq!(steps[0].args["query"], "Plan rate");
         assert_eq!(steps[2].args["values"], json!(["s2.rate_2", "s2.rate"]));
+    }
+
+    #[test]
+    fn a_formula_writes_only_numbers_the_question_gives() {
+        let with = |formula: &str| Slots {
+            things: Vec::new(),
+            facts: vec![
+                fact("rack", "tablets per rack", FieldKind::Number, ""),
+                fact("farm", "racks", FieldKind::Number, ""),
+            ],
+            formula: formula.into(),
+        };
+        let asked = |formula: &str, question: &str| {
+            super::build(&with(formula), question)
+                .unwrap()
+                .dropped_formula
+        };
+        // Made-up numbers drop the formula; the facts are still read.
+        let why = asked("f1 * 4 + f2 * 2", "How many tablets are in the racks?").unwrap();
+        assert!(why.contains("4 is not a number of the question"), "{why}");
+        // The question's numbers, as written or as a percentage; number words; 1, 2 and 100.
+        for (formula, question) in [
+            ("60 * f1 * (1 - 0.08)", "60 units at 8% off?"),
+            ("f1 * 1,200", "For 1,200 users?"),
+            ("3 * f1 * f2", "For a three-night stay?"),
+            ("2 * f1 / 100", "A round trip?"),
+            ("f1 * 0.5", "Half the racks?"),
+        ] {
+            assert_eq!(asked(formula, question), None, "{formula} for {question}");
+        }
+    }
+
+    #[test]
+    fn things_must_be_named_where_the_planner_read_them() {
+        let slots = |thing: &str| Slots {
+            things: vec![thing.into()],
+            facts: vec![fact(thing, "size", FieldKind::Number, "GB")],
+            formula: String::new(),
+        };
+        let known = "How big is the billing backup?\n- Backup schedule (it/backup.md): sizes";
+        assert!(check_things(&slots("billing backup"), known).is_ok());
+        assert!(check_things(&slots("Backup schedule"), known).is_ok());
+        let e = check_things(&slots("s3"), known).unwrap_err().0;
+        assert!(e.contains("\"s3\" is named nowhere"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_step_is_told_back_with_the_things_not_the_step_ids() {
+        let slots = Slots {
+            things: Vec::new(),
+            facts: vec![
+                fact("Zephyr X1", "size", FieldKind::Number, "GB"),
+                fact("Zephyr X2", "size", FieldKind::Number, "GB"),
+            ],
+            formula: "f1 + f2".into(),
+        };
+        let built = build(&slots).unwrap();
+        assert_eq!(
+            built.explain("compare: s3 and s4 have no number in common; s34 is not s3.size"),
+            "compare: the facts of Zephyr X1 and the facts of Zephyr X2 have no number in \
+             common; s34 is not f1 (size of Zephyr X1)"
+        );
     }
 }

@@ -210,7 +210,7 @@ async fn a_replan_shows_the_planner_its_failed_plan_and_the_error() {
     );
     let planned = planner
         .plan(
-            "q",
+            "How heavy is the Orbit 4?",
             "",
             "",
             Some((slots(""), "s3.price: not stated".into())),
@@ -222,4 +222,21 @@ async fn a_replan_shows_the_planner_its_failed_plan_and_the_error() {
     assert_eq!(messages[messages.len() - 2].content, slots(""));
     let last = &messages.last().unwrap().content;
     assert!(last.contains("s3.price: not stated"), "{last}");
+}
+
+#[tokio::test]
+async fn a_thing_named_nowhere_gets_a_repair_round() {
+    // A step id echoed back as a thing ("s3") is no thing the wiki names.
+    let echoed = json!({"things": ["s3"], "facts": [
+        {"thing": "s3", "attribute": "weight", "type": "number", "unit": "g"}],
+        "formula": ""})
+    .to_string();
+    let (planned, model) = plan_with(
+        vec![MockTurn::Text(echoed), MockTurn::Text(good_plan())],
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(planned.source, PlanSource::Repaired);
+    let repair = model.last_message(1);
+    assert!(repair.contains("\"s3\" is named nowhere"), "{repair}");
 }

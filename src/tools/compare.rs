@@ -18,7 +18,8 @@ pub struct Quantity {
     /// What the number is, e.g. "Orbit 3 battery life".
     pub label: String,
     pub value: f64,
-    /// Unit of the value, e.g. "hours" or "USD"; both sides must use the same one.
+    /// Unit of the value, e.g. "hours" or "USD"; b is taken in a's unit when the two convert
+    /// (minutes and hours), and units of two kinds are not compared.
     pub unit: Option<String>,
 }
 

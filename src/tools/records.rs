@@ -167,16 +167,18 @@ fn unit_in_parens(label: &str) -> Option<String> {
         })
 }
 
+/// The words of a text that can name something, lower-case: 3+ letters, or with a digit.
+pub(crate) fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().any(|c| c.is_ascii_digit()) || w.chars().count() >= 3)
+        .map(str::to_lowercase)
+        .collect()
+}
+
 /// Words of a name, lower-case (3+ letters, or with a digit), and the ones that must all
 /// appear where the thing is named: its name words (`quantity::names_in`: capitalised or
 /// numbered), or every word when it has none.
 fn name_words(thing: &str) -> (Vec<String>, Vec<String>) {
-    let words = |t: &str| -> Vec<String> {
-        t.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.chars().any(|c| c.is_ascii_digit()) || w.chars().count() >= 3)
-            .map(str::to_lowercase)
-            .collect()
-    };
     let all = words(thing);
     let mut proper: Vec<String> = names_in(thing)
         .iter()
@@ -272,6 +274,8 @@ struct Candidate<'r> {
     /// How well the record names the thing (more of its words first).
     named: usize,
     similarity: f32,
+    /// Its unit is of another kind than the one the field asks for.
+    other_kind: bool,
 }
 
 /// Reads what it can of `fields` (about `thing`) from the passages' records. Returns the
@@ -304,18 +308,15 @@ pub async fn read(
             let Some((value, unit)) = value_of(record, f.kind) else {
                 continue;
             };
-            // A value in another kind of unit (grams where metres are asked) is another fact.
-            if let (Some(want), Some(have)) = (&f.unit, &unit)
-                && quantity::different_kinds(want, have)
-            {
-                continue;
-            }
+            let other_kind = matches!((&f.unit, &unit),
+                (Some(want), Some(have)) if quantity::different_kinds(want, have));
             found.push(Candidate {
                 record,
                 value,
                 unit,
                 named,
                 similarity: 0.0,
+                other_kind,
             });
         }
         if !found.is_empty() {
@@ -361,6 +362,13 @@ pub async fn read(
             );
         }
         candidates.retain(|c| c.similarity >= MIN_SIMILARITY);
+        // A value in another kind of unit (grams where metres are asked) is another fact when
+        // a record in the asked kind fits too. When none does, the asked unit was the planner's
+        // guess (dollars on a wiki that prices in euros, grams for a backup's size), and the
+        // record whose label means the attribute is read in the unit it states.
+        if candidates.iter().any(|c| !c.other_kind) {
+            candidates.retain(|c| !c.other_kind);
+        }
         // The records naming most of the thing's words, best label first.
         let most = candidates.iter().map(|c| c.named).max().unwrap_or(0);
         candidates.retain(|c| c.named == most);
@@ -385,14 +393,27 @@ pub async fn read(
             value: best.value.clone(),
             unit: best.unit.clone(),
         };
+        let as_stated = FieldSpec {
+            unit: None,
+            ..field.clone()
+        };
+        let field = if best.other_kind { &as_stated } else { field };
         let one = std::slice::from_ref(field);
         let raws = BTreeMap::from([(field.name.clone(), Some(raw.clone()))]);
         if !check(passages, one, &raws).is_empty() {
             continue;
         }
         notes.push(format!(
-            "{}: read by code from \"{}\" in {} ({:.2})",
-            field.name, best.record.label, raw.passage, best.similarity
+            "{}: read by code from \"{}\" in {} ({:.2}){}",
+            field.name,
+            best.record.label,
+            raw.passage,
+            best.similarity,
+            if best.other_kind {
+                ", in the unit it states"
+            } else {
+                ""
+            }
         ));
         read.insert(field.name.clone(), normalise(field, raw, &mut notes));
     }
@@ -449,18 +470,36 @@ mod tests {
                 .any(|n| n.starts_with("max_depth: read by code")),
             "{notes:?}"
         );
-        // A thing no row or heading names is left to the model, and so is a value in
-        // another kind of unit than the field's.
+        // A thing no row or heading names is left to the model.
         let (none, _) = read(&passages, &fields[..1], "Kirkby", &Words).await;
         assert!(none.is_empty());
-        let grams = [field(
-            "max_depth",
-            FieldKind::Number,
-            Some("kg"),
-            "Fell Top",
-        )];
-        let (none, _) = read(&passages, &grams, "Fell Top", &Words).await;
-        assert!(none.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_unit_of_another_kind_is_read_as_stated_only_when_no_record_is_in_the_asked_one() {
+        let passages = vec![Passage {
+            id: "p1".into(),
+            text: "Backups > Sizes: | System | Size | Size (kg) |\n|---|---|---|\n\
+                   | Billing | 1.2 TB | 3 |\n| Mapping | 380 GB | 2 |"
+                .into(),
+        }];
+        // Asked in grams: the column in kilograms fits, and the one in terabytes is another fact.
+        let grams = [field("size", FieldKind::Number, Some("g"), "Billing")];
+        let (got, _) = read(&passages, &grams, "Billing", &Words).await;
+        assert_eq!(got["size"].value, json!(3000.0));
+        // Asked in euros, and no column is: the size is read in the unit it states.
+        let passages = vec![Passage {
+            id: "p1".into(),
+            text: "Backups > Sizes: | System | Size |\n|---|---|\n| Billing | 1.2 TB |".into(),
+        }];
+        let euros = [field("size", FieldKind::Number, Some("EUR"), "Billing")];
+        let (got, notes) = read(&passages, &euros, "Billing", &Words).await;
+        assert_eq!(got["size"].value, json!(1.2));
+        assert_eq!(got["size"].unit.as_deref(), Some("TB"));
+        assert!(
+            notes.iter().any(|n| n.ends_with("in the unit it states")),
+            "{notes:?}"
+        );
     }
 
     #[tokio::test]

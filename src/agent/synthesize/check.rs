@@ -125,6 +125,20 @@ pub fn settle(
         return (NOT_IN_WIKI.to_string(), notes);
     }
     if !answer.contains('[') && !verified.is_empty() {
+        // Each sentence cites the passage that states its figures, the quoted passages
+        // first: an answer about two things ("the key every 180 days, the certificate after
+        // 16 hours") that quoted only one page cites both, not the quoted page for both.
+        let quoted = |c: &&Citation| verified.iter().any(|(n, _)| *n == c.n);
+        let ordered: Vec<Citation> = shown
+            .iter()
+            .filter(quoted)
+            .chain(shown.iter().filter(|c| !quoted(c)))
+            .cloned()
+            .collect();
+        let (text, added) = attribute(answer, &ordered);
+        if !added.is_empty() {
+            return (text, notes);
+        }
         let mut ns: Vec<usize> = verified.iter().map(|(n, _)| *n).collect();
         ns.dedup();
         let marks: String = ns.iter().map(|n| format!("[{n}]")).collect();

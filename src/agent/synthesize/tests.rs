@@ -267,6 +267,24 @@ fn drafts_are_settled_against_the_evidence() {
         "",
     );
     assert_eq!(text, "Open UDP 51820 [1].");
+    // An uncited answer cites the passage stating each figure, not the quote's for all.
+    let mut two = shown(3);
+    two[0].text = "Renew the VPN key every 180 days.".into();
+    two[1].text = "Lunch is at noon.".into();
+    two[2].text = "An SSH certificate expires after 16 hours.".into();
+    let (text, _) = settle(
+        &draft(
+            vec![(1, "Renew the VPN key every 180 days")],
+            "Renew the VPN key every 180 days. The SSH certificate lasts 16 hours.",
+        ),
+        &two,
+        false,
+        "",
+    );
+    assert_eq!(
+        text,
+        "Renew the VPN key every 180 days [1]. The SSH certificate lasts 16 hours [3]."
+    );
     // Markdown and table bars in the passage do not fail a faithful quote.
     let (text, _) = settle(
         &draft(vec![(1, "Protocol / port UDP 51820")], "UDP 51820 [1]."),

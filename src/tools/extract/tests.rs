@@ -173,6 +173,19 @@ async fn a_right_number_with_a_wrong_quote_is_quoted_from_its_line() {
     assert_eq!(x.values["battery_hours"], None);
 }
 
+#[test]
+fn a_value_is_quoted_only_from_a_line_with_its_unit_as_a_word() {
+    let passages = [Passage {
+        id: "p1".into(),
+        text: "| Config | 14 GB | 00:15 |\nMass: 0 g at rest; flow 12 m³/day".into(),
+    }];
+    // "g" is not the "g" of "GB": the 0 of "00:15" is no value in grams.
+    let (id, line) = super::verify::value_line(&passages, 0.0, Some("g")).unwrap();
+    assert_eq!((id.as_str(), line.as_str()), ("p1", "Mass: 0 g at rest"));
+    assert!(super::verify::value_line(&passages[..], 14.0, Some("g")).is_none());
+    assert!(super::verify::value_line(&passages, 12.0, Some("m³/day")).is_some());
+}
+
 fn tool_with(turns: Vec<&str>) -> (Extractor, Arc<ScriptedModel>) {
     tool(turns)
 }

@@ -58,7 +58,11 @@ pub(super) fn value_line(
             let has_number = numbers_in(line)
                 .iter()
                 .any(|y| quantity::same(x, *y, quantity::EXACT));
-            let has_unit = lower.contains(&unit)
+            // The unit as a word of the line: "g" is not in "GB" or "engine".
+            let has_unit = lower
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| w == unit)
+                || (!unit.chars().all(char::is_alphanumeric) && lower.contains(&unit))
                 || (kind == Some("currency usd") && line.contains('$'))
                 || lower
                     .split(|c: char| !c.is_alphanumeric())
