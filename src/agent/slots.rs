@@ -109,13 +109,15 @@ fn replace_word(text: &str, word: &str, with: &str) -> String {
 
 /// The steps for `slots`; `question` is what the formula's numbers must come from.
 pub fn build(slots: &Slots, question: &str) -> Result<Built, PlanError> {
-    match build_as_written(slots, question) {
+    match build_as_written(slots, question, true) {
         Err(e) if e.0.starts_with(FORMULA) => {
             let plain = Slots {
                 formula: String::new(),
                 ..slots.clone()
             };
-            let mut built = build_as_written(&plain, question)?;
+            // The facts as written: the planner meant arithmetic over them, not a comparison
+            // of every thing on every attribute (what a plan without a formula gets).
+            let mut built = build_as_written(&plain, question, false)?;
             built.dropped_formula = Some(e.0);
             Ok(built)
         }
@@ -144,7 +146,7 @@ pub fn check_things(slots: &Slots, known: &str) -> Result<(), PlanError> {
 /// How every formula error starts.
 const FORMULA: &str = "formula ";
 
-fn build_as_written(slots: &Slots, question: &str) -> Result<Built, PlanError> {
+fn build_as_written(slots: &Slots, question: &str, expand: bool) -> Result<Built, PlanError> {
     let err = |m: String| Err(PlanError(m));
     if slots.facts.is_empty() {
         return err("no facts: name at least one".into());
@@ -157,7 +159,11 @@ fn build_as_written(slots: &Slots, question: &str) -> Result<Built, PlanError> {
             slots.facts.len()
         ));
     }
-    let completed = complete(slots);
+    let completed = if expand {
+        complete(slots)
+    } else {
+        slots.clone()
+    };
     let slots = &completed;
     // One group per thing, in the order the facts first name them.
     let mut groups: Vec<Group> = Vec::new();
@@ -1164,9 +1170,18 @@ mod tests {
                 .unwrap()
                 .dropped_formula
         };
-        // Made-up numbers drop the formula; the facts are still read.
+        // Made-up numbers drop the formula; the facts are still read, as written: each
+        // thing is not also asked the other's attribute (as for a comparison).
         let why = asked("f1 * 4 + f2 * 2", "How many tablets are in the racks?").unwrap();
         assert!(why.contains("4 is not a number of the question"), "{why}");
+        let built = super::build(&with("f1 * 4"), "Racks?").unwrap();
+        let extracted: Vec<usize> = built
+            .steps
+            .iter()
+            .filter(|s| s.tool == "extract")
+            .map(|s| s.args["fields"].as_array().map_or(0, Vec::len))
+            .collect();
+        assert_eq!(extracted, [1, 1]);
         // The question's numbers, as written or as a percentage; number words; 1, 2 and 100.
         for (formula, question) in [
             ("60 * f1 * (1 - 0.08)", "60 units at 8% off?"),
