@@ -87,23 +87,16 @@ impl Built {
 fn replace_word(text: &str, word: &str, with: &str) -> String {
     let joins = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
     let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(word) {
-        let before = if at > 0 {
-            rest[..at].chars().last()
-        } else {
-            out.chars().last()
-        };
-        let after = rest[at + word.len()..].chars().next();
-        out.push_str(&rest[..at]);
-        if joins(before) || joins(after) {
-            out.push_str(word);
-        } else {
+    let mut copied = 0;
+    for (at, _) in text.match_indices(word) {
+        let end = at + word.len();
+        if !joins(text[..at].chars().last()) && !joins(text[end..].chars().next()) {
+            out.push_str(&text[copied..at]);
             out.push_str(with);
+            copied = end;
         }
-        rest = &rest[at + word.len()..];
     }
-    out.push_str(rest);
+    out.push_str(&text[copied..]);
     out
 }
 
@@ -395,12 +388,11 @@ fn check_numbers(e: &Expr, question: &str) -> Result<(), PlanError> {
     for x in quantity::numbers_in(question) {
         given.extend([x, x / 100.0]);
     }
-    for w in question
-        .split(|c: char| !c.is_alphabetic())
-        .filter_map(|w| number_word(&w.to_lowercase()))
-    {
-        given.push(w);
-    }
+    given.extend(
+        question
+            .split(|c: char| !c.is_alphabetic())
+            .filter_map(|w| number_word(&w.to_lowercase())),
+    );
     let mut written = Vec::new();
     numbers(e, &mut written);
     match written.into_iter().find(|x| {

@@ -393,11 +393,16 @@ pub async fn read(
             value: best.value.clone(),
             unit: best.unit.clone(),
         };
-        let as_stated = FieldSpec {
-            unit: None,
-            ..field.clone()
+        let as_stated;
+        let field = if best.other_kind {
+            as_stated = FieldSpec {
+                unit: None,
+                ..field.clone()
+            };
+            &as_stated
+        } else {
+            field
         };
-        let field = if best.other_kind { &as_stated } else { field };
         let one = std::slice::from_ref(field);
         let raws = BTreeMap::from([(field.name.clone(), Some(raw.clone()))]);
         if !check(passages, one, &raws).is_empty() {

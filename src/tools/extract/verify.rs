@@ -58,15 +58,13 @@ pub(super) fn value_line(
             let has_number = numbers_in(line)
                 .iter()
                 .any(|y| quantity::same(x, *y, quantity::EXACT));
-            // The unit as a word of the line: "g" is not in "GB" or "engine".
+            // The unit as a word of the line ("g" is not in "GB" or "engine"), or a word of
+            // its kind.
             let has_unit = lower
                 .split(|c: char| !c.is_alphanumeric())
-                .any(|w| w == unit)
+                .any(|w| w == unit || (kind.is_some() && dimension(w) == kind))
                 || (!unit.chars().all(char::is_alphanumeric) && lower.contains(&unit))
-                || (kind == Some("currency usd") && line.contains('$'))
-                || lower
-                    .split(|c: char| !c.is_alphanumeric())
-                    .any(|w| kind.is_some() && dimension(w) == kind);
+                || (kind == Some("currency usd") && line.contains('$'));
             if has_number && has_unit {
                 let line: String = line.trim().chars().take(QUOTE_MAX as usize).collect();
                 return Some((p.id.clone(), line));
