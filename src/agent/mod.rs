@@ -545,6 +545,8 @@ async fn write_answer(
         Err(raw) => (raw, vec!["the synthesizer did not answer in JSON".into()]),
     };
     notes.extend(more);
+    let (text, more) = synthesize::arith::corrected(&text);
+    notes.extend(more);
     let (text, more) = synthesize::complete(&text, &prepared.computed);
     notes.extend(more);
     Ok(text)

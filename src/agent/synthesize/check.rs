@@ -277,7 +277,8 @@ fn nearest_pages(shown: &[Citation]) -> String {
 
 /// The figures of `answer` that no passage shown states and `given` (the question and earlier
 /// turns) does not either: a number the model made up. A citation marker
-/// or a name's number ("Model 4") is no figure; "5:30 pm" is read as 17:30.
+/// or a name's number ("Model 4") is no figure; "5:30 pm" is read as 17:30. The result of
+/// arithmetic the answer writes out and that holds (`arith::results`) is known.
 pub fn invented_figures(answer: &str, shown: &[Citation], given: &str) -> Vec<String> {
     if is_refusal(answer) {
         return Vec::new();
@@ -289,6 +290,9 @@ pub fn invented_figures(answer: &str, shown: &[Citation], given: &str) -> Vec<St
     };
     let mut stated: Vec<f64> = shown.iter().flat_map(|c| figures(&c.labelled())).collect();
     stated.extend(figures(given));
+    // A result the answer computed from its figures ("$179 + $79 = $258"), once the
+    // arithmetic holds: its operands are figures of the answer too, checked here like any.
+    stated.extend(super::arith::results(&quantity::strip_citations(answer)));
     let mut invented: Vec<String> = Vec::new();
     for x in figures(answer) {
         let known = x.abs() < 1.0

@@ -3,7 +3,9 @@
 //! lines citing those numbers (`evidence.rs`), and after the synthesizer has written the answer
 //! checks every citation against the evidence actually shown: unknown numbers are removed, and
 //! an answer that says the wiki does not cover the question is marked unanswered (`check.rs`).
+//! Arithmetic the model wrote out anyway is recomputed (`arith.rs`).
 
+pub mod arith;
 mod check;
 mod evidence;
 pub mod focus;

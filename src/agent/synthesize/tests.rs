@@ -455,6 +455,20 @@ fn figures_no_passage_states_are_invented() {
         vet("Three nights cost 750 USD [1].", &ev, Some(given), &[]),
         Vetted::Invented(vec!["750".into()])
     );
+    // Arithmetic written out is checked by code: a result that holds over stated figures is
+    // known, a wrong one or one over a figure nobody stated is not.
+    assert_eq!(
+        vet("3 * 250 USD = 750 USD [1].", &ev, Some(given), &[]),
+        Vetted::Supported
+    );
+    assert_eq!(
+        vet("3 * 250 USD = 800 USD [1].", &ev, Some(given), &[]),
+        Vetted::Invented(vec!["800".into()])
+    );
+    assert_eq!(
+        vet("3 * 260 USD = 780 USD [1].", &ev, Some(given), &[]),
+        Vetted::Invented(vec!["260".into()])
+    );
 }
 
 #[test]
