@@ -164,6 +164,19 @@ async fn a_right_number_with_a_wrong_quote_is_quoted_from_its_line() {
     let b = x.values["battery_hours"].as_ref().unwrap();
     assert_eq!(b.passage, "p1");
     assert!(b.quote.contains("19 hours"), "{}", b.quote);
+    // A quote no passage has (header cells put together with the value's cell) is quoted
+    // from the line that states the value.
+    let (tool, _) = tool_with(vec![
+        r#"{"battery_hours":{"passage":"p1","quote":"Spec | Battery | 19 hours","value":19,"unit":"hours"},"price":null}"#,
+    ]);
+    let (x, calls) = tool.extract(&args()).await.unwrap();
+    assert_eq!(calls.len(), 1);
+    let b = x.values["battery_hours"].as_ref().unwrap();
+    assert!(
+        b.quote.contains("19 hours") && !b.quote.contains("Spec"),
+        "{}",
+        b.quote
+    );
     // A number no passage states next to that unit stays unverifiable.
     let (tool, _) = tool_with(vec![
         r#"{"battery_hours":{"passage":"p1","quote":"x","value":21,"unit":"hours"},"price":null}"#,

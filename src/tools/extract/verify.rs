@@ -21,18 +21,22 @@ pub(super) fn locate(passages: &[Passage], mut v: RawValue) -> Option<RawValue> 
         .iter()
         .find(|p| p.id == v.passage)
         .is_some_and(|p| flatten(&p.text).contains(&quote));
+    let holder = passages.iter().find(|p| flatten(&p.text).contains(&quote));
     if !quote.is_empty()
         && !stated
-        && let Some(p) = passages.iter().find(|p| flatten(&p.text).contains(&quote))
+        && let Some(p) = holder
     {
         v.passage = p.id.clone();
     }
-    // The right number with a quote that does not hold it: find the passage line that states
-    // that number with its unit, and quote that line instead.
+    // The right number with a quote that does not hold it, or with a quote no passage has (a
+    // table row put together from the header's cells and the value's, "Tenure | Days per
+    // year | 25 days"): find the passage line that states that number with its unit, and
+    // quote that line instead.
     if let Some(x) = v.value.as_f64()
-        && !numbers_in(&v.quote)
-            .iter()
-            .any(|q| quantity::same(*q, x, quantity::EXACT))
+        && (holder.is_none()
+            || !numbers_in(&v.quote)
+                .iter()
+                .any(|q| quantity::same(*q, x, quantity::EXACT)))
         && let Some((id, line)) = value_line(passages, x, v.unit.as_deref())
     {
         v.passage = id;
