@@ -436,12 +436,6 @@ pub fn check(text: &str, shown: &[Citation]) -> Checked {
         valid.iter().map(|n| format!("[{n}]")).collect()
     });
     let text = tidy_spaces(&out);
-    let (text, added) = attribute(&text, shown);
-    for n in added {
-        if !cited.contains(&n) {
-            cited.push(n);
-        }
-    }
     // Unanswered: the refusal sentence comes first, or every sentence is a refusal. A partial
     // answer ("X is 12 weeks. The wiki does not say Y.") is an answer.
     let refused = text.to_lowercase().starts_with("the wiki does not say")
@@ -450,12 +444,19 @@ pub fn check(text: &str, shown: &[Citation]) -> Checked {
             .filter(|s| !s.trim().is_empty())
             .all(|s| is_refusal(s));
     if refused {
+        // A refusal cites nothing: the pages it lists as nearest get no marker.
         return Checked {
             text,
             citations: Vec::new(),
             answered: false,
             notes,
         };
+    }
+    let (text, added) = attribute(&text, shown);
+    for n in added {
+        if !cited.contains(&n) {
+            cited.push(n);
+        }
     }
     if cited.is_empty() {
         notes.push("the answer cites no evidence".into());

@@ -376,6 +376,9 @@ fn refusals_are_marked_unanswered() {
         &ev,
     );
     assert!(partial.answered, "a partial answer is an answer");
+    // The pages a refusal lists as nearest get no citation, whatever words they share.
+    let refusal = "The wiki does not say. The nearest pages are: Nadir Optics lead time.";
+    assert_eq!(check(refusal, &ev).text, refusal);
     assert_eq!(
         partial.text,
         "The lead time is 12 weeks [1]. The wiki does not say who pays."
