@@ -426,7 +426,11 @@ async fn ask_inner(
             vetted = synthesize::vet(&text, &shown, given, &subjects);
         }
         match vetted {
-            synthesize::Vetted::Supported => {}
+            synthesize::Vetted::Supported => {
+                let (with_spans, more) = synthesize::arith::with_date_spans(&text);
+                notes.extend(more);
+                text = with_spans;
+            }
             synthesize::Vetted::Invented(figures) => {
                 notes.push(format!(
                     "the drafted answer stated {} that no passage states; not answered",

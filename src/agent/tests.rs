@@ -12,11 +12,16 @@ use crate::config::Config;
 use crate::providers::llm::fake::{MockTurn, ScriptedModel};
 use crate::providers::llm::{ChatResponse, ChatStream, LlmError};
 
-fn slots(formula: &str) -> String {
-    json!({"things": ["Orbit 4"], "facts": [
-        {"thing": "Orbit 4", "attribute": "weight", "type": "number", "unit": "g"}],
+/// The planner's answer with one number fact in grams.
+fn one_fact(thing: &str, attribute: &str, formula: &str) -> String {
+    json!({"things": [thing], "facts": [
+        {"thing": thing, "attribute": attribute, "type": "number", "unit": "g"}],
         "formula": formula})
     .to_string()
+}
+
+fn slots(formula: &str) -> String {
+    one_fact("Orbit 4", "weight", formula)
 }
 
 fn good_plan() -> String {
@@ -112,10 +117,7 @@ async fn a_bad_formula_is_dropped_and_the_facts_still_read() {
 
 #[tokio::test]
 async fn facts_that_cannot_be_used_are_repaired_then_fall_back() {
-    let no_attribute = json!({"things": ["Orbit 4"], "facts": [
-        {"thing": "Orbit 4", "attribute": " ", "type": "number", "unit": "g"}],
-        "formula": ""})
-    .to_string();
+    let no_attribute = one_fact("Orbit 4", " ", "");
     let (planned, model) = plan_with(
         vec![
             MockTurn::Text(no_attribute.clone()),
@@ -227,10 +229,7 @@ async fn a_replan_shows_the_planner_its_failed_plan_and_the_error() {
 #[tokio::test]
 async fn a_thing_named_nowhere_gets_a_repair_round() {
     // A step id echoed back as a thing ("s3") is no thing the wiki names.
-    let echoed = json!({"things": ["s3"], "facts": [
-        {"thing": "s3", "attribute": "weight", "type": "number", "unit": "g"}],
-        "formula": ""})
-    .to_string();
+    let echoed = one_fact("s3", "weight", "");
     let (planned, model) = plan_with(
         vec![MockTurn::Text(echoed), MockTurn::Text(good_plan())],
         Duration::from_secs(5),

@@ -1,7 +1,8 @@
-//! Arithmetic a drafted answer writes out ("$1,149 + $179 + $79 = $1,497"). Small models are
+//! Arithmetic a drafted answer writes out ("$1,249 + $169 + $89 = $1,517"). Small models are
 //! told not to compute, and do anyway, often wrongly. Code checks every such chain: a wrong
 //! result is replaced by the exact one, and a right result counts as known to the figure
-//! check (its operands must still be stated by the evidence or the question).
+//! check (its operands must still be stated by the evidence or the question). And a date
+//! range the answer states gets its length in days, which a small model cannot count.
 
 use crate::quantity;
 use crate::tools::step::format_number;
@@ -80,7 +81,7 @@ fn operator(word: &str) -> Option<char> {
 }
 
 /// A written number: currency signs and brackets before it, a unit or punctuation after it
-/// ("$1,149", "48,000m³", "16.00,"). A percentage is not read: "8%" may be 8 or 0.08.
+/// ("$1,249", "52,000m³", "16.00,"). A percentage is not read: "8%" may be 8 or 0.08.
 struct Figure {
     value: f64,
     digits: std::ops::Range<usize>,
@@ -235,29 +236,146 @@ pub fn results(text: &str) -> Vec<f64> {
         .collect()
 }
 
+/// `text` with the length of each date range it states ("from 3 March 2024 to 17 May
+/// 2024", "2024-09-10 until 2024-09-28") written after the range, "(75 days)", unless its
+/// sentence already gives a number of days: a range's length is what "how long did it last"
+/// asks, and the day arithmetic is code's to do. One range per sentence; both dates must be
+/// full dates, the second after the first.
+pub fn with_date_spans(text: &str) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut notes = Vec::new();
+    for sentence in super::split_sentences(text) {
+        match range_in(sentence).filter(|_| !states_days(sentence)) {
+            Some((end, from, to)) => {
+                let days = to - from;
+                out.push_str(&sentence[..end]);
+                out.push_str(&format!(" ({days} days)"));
+                out.push_str(&sentence[end..]);
+                notes.push(format!(
+                    "added the {days} days from {} to {}",
+                    crate::dates::long(from),
+                    crate::dates::long(to)
+                ));
+            }
+            None => out.push_str(sentence),
+        }
+    }
+    (out, notes)
+}
+
+/// Whether a sentence gives a number of days ("75 days", "18-day").
+fn states_days(sentence: &str) -> bool {
+    let ws = words(sentence);
+    ws.windows(2).any(|pair| {
+        let (a, b) = (pair[0].1, pair[1].1.to_lowercase());
+        figure(0, a).is_some() && b.starts_with("day")
+    }) || ws.iter().any(|(_, w)| {
+        w.split_once('-')
+            .is_some_and(|(n, d)| n.parse::<u32>().is_ok() && d.starts_with("day"))
+    })
+}
+
+/// The first range of a sentence: the byte offset just after its second date, and both dates.
+fn range_in(sentence: &str) -> Option<(usize, i64, i64)> {
+    use crate::dates::dates_in;
+    const JOINS: [&str; 5] = [" to ", " until ", " through ", " – ", "–"];
+    for join in JOINS {
+        for (at, _) in sentence.match_indices(join) {
+            let left = sentence[..at].trim_end_matches(['*', ' ']);
+            let right_at = at + join.len();
+            let right = &sentence[right_at..];
+            let lead = right.len() - right.trim_start_matches(['*', ' ']).len();
+            if !left.ends_with(|c: char| c.is_ascii_digit()) {
+                continue;
+            }
+            // The first date must end where the join begins.
+            let tail_words = words(left);
+            let from = (1..=3).rev().find_map(|n| {
+                let start = tail_words.len().checked_sub(n)?.min(tail_words.len());
+                let tail = left[tail_words.get(start)?.0..].replace('*', "");
+                let d = dates_in(&tail);
+                (d.len() == 1).then(|| d[0])
+            });
+            let head_words = words(&right[lead..]);
+            let to = (1..=3).find_map(|n| {
+                let (at, w) = head_words.get(n - 1)?;
+                let end = lead + at + w.trim_end_matches([',', '.', ';', ':', ')', '*']).len();
+                let d = dates_in(&right[lead..end].replace('*', ""));
+                (d.len() == 1).then(|| (right_at + end, d[0]))
+            });
+            if let (Some(from), Some((end, to))) = (from, to)
+                && to > from
+            {
+                return Some((end, from, to));
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn a_date_range_gets_its_length_in_days() {
+        let (text, notes) =
+            with_date_spans("The ban ran from 3 March 2024 to 17 May 2024 [1]. It ended.");
+        assert_eq!(
+            text,
+            "The ban ran from 3 March 2024 to 17 May 2024 (75 days) [1]. It ended."
+        );
+        assert_eq!(
+            notes,
+            ["added the 75 days from 3 March 2024 to 17 May 2024"]
+        );
+        let (text, _) = with_date_spans("Open 2024-09-10 until 2024-09-28, then closed.");
+        assert_eq!(
+            text,
+            "Open 2024-09-10 until 2024-09-28 (18 days), then closed."
+        );
+        let (text, _) = with_date_spans("**March 1, 2026** – **March 31, 2026**");
+        assert_eq!(text, "**March 1, 2026** – **March 31, 2026 (30 days)**");
+    }
+
+    #[test]
+    fn no_range_no_length() {
+        for text in [
+            "It lasted 75 days, from 3 March 2024 to 17 May 2024.",
+            "It was an 18-day ban: 10 September 2024 to 28 September 2024.",
+            "Opened 2 May 2023; closed 9 June 2024.",
+            "Go from 5 August to 19 October.",
+            "Due 17 May 2024 to the board, reviewed 3 March 2024.",
+            "From 17 May 2024 to 3 March 2024.",
+            "Open 08:00 to 16:00 on 3 March 2024.",
+        ] {
+            assert_eq!(
+                with_date_spans(text),
+                (text.to_string(), Vec::new()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn a_wrong_sum_is_corrected_in_the_style_it_was_written() {
-        let (text, notes) = corrected("The total is $1,149 + $179 + $79 = $1,497 [1].");
-        assert_eq!(text, "The total is $1,149 + $179 + $79 = $1,407 [1].");
+        let (text, notes) = corrected("The total is $1,249 + $169 + $89 = $1,517 [1].");
+        assert_eq!(text, "The total is $1,249 + $169 + $89 = $1,507 [1].");
         assert_eq!(notes.len(), 1, "{notes:?}");
-        assert!(notes[0].contains("1,497") && notes[0].contains("1,407"));
-        assert_eq!(results(&text), vec![1407.0]);
+        assert!(notes[0].contains("1,517") && notes[0].contains("1,507"));
+        assert_eq!(results(&text), vec![1507.0]);
     }
 
     #[test]
     fn precedence_units_and_decimals_are_read() {
         // Units between an operand and its operator, products before sums.
-        let (text, notes) = corrected("48,000 m³/day - 13,700 m³/day = 34,300 m³/day.");
+        let (text, notes) = corrected("52,000 m³/day - 13,700 m³/day = 38,300 m³/day.");
         assert!(notes.is_empty(), "{notes:?}");
-        assert_eq!(results(&text), vec![34300.0]);
+        assert_eq!(results(&text), vec![38300.0]);
         let (text, _) = corrected("2 + 3 × 4 = 20");
         assert_eq!(text, "2 + 3 × 4 = 14");
-        let (text, _) = corrected("€0.32 * 400 = €130.00, paid monthly");
-        assert_eq!(text, "€0.32 * 400 = €128.00, paid monthly");
+        let (text, _) = corrected("€0.45 * 300 = €140.00, paid monthly");
+        assert_eq!(text, "€0.45 * 300 = €135.00, paid monthly");
         let (text, _) = corrected("10 / 4 = 2");
         assert_eq!(text, "10 / 4 = 2.5");
     }
@@ -265,9 +383,9 @@ mod tests {
     #[test]
     fn what_is_no_chain_is_left_alone() {
         for text in [
-            "Set `DNS = 10.40.0.53` and `MTU = 1380`.",
-            "wal_level = replica and max_wal_senders = 10",
-            "The fee is 8% * 1,149 = 91.92.",
+            "Set `DNS = 10.0.0.2` and `MTU = 1400`.",
+            "log_level = debug and max_workers = 10",
+            "The fee is 8% * 1,249 = 99.92.",
             "Pages escalate after 15 - 30 minutes.",
             "x = 5",
             "10 / 0 = 3",

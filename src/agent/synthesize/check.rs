@@ -290,7 +290,7 @@ pub fn invented_figures(answer: &str, shown: &[Citation], given: &str) -> Vec<St
     };
     let mut stated: Vec<f64> = shown.iter().flat_map(|c| figures(&c.labelled())).collect();
     stated.extend(figures(given));
-    // A result the answer computed from its figures ("$179 + $79 = $258"), once the
+    // A result the answer computed from its figures ("$169 + $89 = $258"), once the
     // arithmetic holds: its operands are figures of the answer too, checked here like any.
     stated.extend(super::arith::results(&quantity::strip_citations(answer)));
     let mut invented: Vec<String> = Vec::new();
