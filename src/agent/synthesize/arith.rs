@@ -213,7 +213,7 @@ pub fn corrected(text: &str) -> (String, Vec<String>) {
     // From the end, so earlier byte ranges stay valid.
     for chain in chains(text).into_iter().rev() {
         let Some(v) = chain.value() else { continue };
-        if chain.holds() {
+        if quantity::same(v, chain.result, quantity::ROUNDED) {
             continue;
         }
         let right = written(v, chain.decimals, chain.grouped);
@@ -278,7 +278,8 @@ fn states_days(sentence: &str) -> bool {
 /// The first range of a sentence: the byte offset just after its second date, and both dates.
 fn range_in(sentence: &str) -> Option<(usize, i64, i64)> {
     use crate::dates::dates_in;
-    const JOINS: [&str; 5] = [" to ", " until ", " through ", " – ", "–"];
+    // A dash is matched bare: the spaces around it are trimmed with the dates' emphasis.
+    const JOINS: [&str; 4] = [" to ", " until ", " through ", "–"];
     for join in JOINS {
         for (at, _) in sentence.match_indices(join) {
             let left = sentence[..at].trim_end_matches(['*', ' ']);
@@ -291,7 +292,7 @@ fn range_in(sentence: &str) -> Option<(usize, i64, i64)> {
             // The first date must end where the join begins.
             let tail_words = words(left);
             let from = (1..=3).rev().find_map(|n| {
-                let start = tail_words.len().checked_sub(n)?.min(tail_words.len());
+                let start = tail_words.len().checked_sub(n)?;
                 let tail = left[tail_words.get(start)?.0..].replace('*', "");
                 let d = dates_in(&tail);
                 (d.len() == 1).then(|| d[0])
