@@ -873,21 +873,23 @@ impl<'a> Planner<'a> {
             let outcome = serde_json::from_str::<slots::Slots>(text.trim())
                 .map_err(|e| PlanError(format!("the answer is not valid JSON: {e}")))
                 .and_then(|s| {
+                    let (s, renamed) = slots::named_as_asked(s, question);
                     slots::check_things(&s, &known)?;
-                    slots::build(&s, question)
+                    slots::build(&s, question).map(|b| (b, renamed))
                 })
-                .and_then(|built| {
+                .and_then(|(built, renamed)| {
                     let valid = plan::validate(
                         &Plan {
                             steps: built.steps.clone(),
                         },
                         self.max_steps,
                     )?;
-                    Ok((valid, built))
+                    Ok((valid, built, renamed))
                 });
             match outcome {
-                Ok((valid, built)) => {
+                Ok((valid, built, renamed)) => {
                     tracing::info!(slots = %text, "planner named the facts");
+                    problems.extend(renamed);
                     if let Some(why) = &built.dropped_formula {
                         problems.push(format!("{why}; the facts are read without it"));
                     }

@@ -136,6 +136,104 @@ pub fn check_things(slots: &Slots, known: &str) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// `slots` with each thing the question names itself called as the question calls it. The
+/// page list tempts the planner to lengthen a name with another thing's words ("Brook Lane"
+/// asked, "Brook Lane Pumphouse" written: another site a page names), and the steps
+/// then look up that other thing. So when a thing shares a name word (capitalised or
+/// numbered, `quantity::names_in`) with the question, its words the question does not have
+/// are dropped. A thing the question only describes ("the older unit", written as the page
+/// names it) shares no name word and is kept; so are two things that would become one.
+/// Returns a note for each renamed thing.
+pub fn named_as_asked(slots: Slots, question: &str) -> (Slots, Vec<String>) {
+    let core = |w: &str| {
+        let w = w
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        w.strip_suffix("'s").map(str::to_string).unwrap_or(w)
+    };
+    let asked: BTreeSet<String> = question.split_whitespace().map(core).collect();
+    let asked_names: BTreeSet<String> = name_words(question).collect();
+    let shorter = |thing: &str| -> Option<String> {
+        if !name_words(thing).any(|w| asked_names.contains(&w)) {
+            return None;
+        }
+        let kept: Vec<&str> = thing
+            .split_whitespace()
+            .filter(|w| asked.contains(&core(w)))
+            .collect();
+        let short = kept.join(" ");
+        (!short.is_empty() && short != thing.trim()).then_some(short)
+    };
+    let mut originals: Vec<&str> = slots.things.iter().map(String::as_str).collect();
+    originals.extend(slots.facts.iter().map(|f| f.thing.as_str()));
+    let mut renames: Vec<(String, String)> = Vec::new();
+    for thing in originals {
+        let thing = thing.trim();
+        if renames.iter().any(|(from, _)| from == thing) {
+            continue;
+        }
+        if let Some(short) = shorter(thing) {
+            renames.push((thing.to_string(), short));
+        }
+    }
+    // Two things the planner told apart stay apart.
+    let distinct: BTreeSet<String> = slots
+        .things
+        .iter()
+        .chain(slots.facts.iter().map(|f| &f.thing))
+        .map(|t| t.trim().to_lowercase())
+        .collect();
+    let target = |t: &str| {
+        renames
+            .iter()
+            .find(|(from, _)| from.eq_ignore_ascii_case(t))
+            .map_or_else(|| t.to_lowercase(), |(_, to)| to.to_lowercase())
+    };
+    let targets: Vec<(String, String)> = distinct.iter().map(|d| (d.clone(), target(d))).collect();
+    renames.retain(|(from, to)| {
+        let (from, to) = (from.to_lowercase(), to.to_lowercase());
+        !targets.iter().any(|(d, t)| *d != from && *t == to)
+    });
+    if renames.is_empty() {
+        return (slots, Vec::new());
+    }
+    let rename = |t: &String| {
+        renames
+            .iter()
+            .find(|(from, _)| from == t.trim())
+            .map_or_else(|| t.clone(), |(_, to)| to.clone())
+    };
+    let notes = renames
+        .iter()
+        .map(|(from, to)| format!("{from:?} is looked up as the question names it, {to:?}"))
+        .collect();
+    let slots = Slots {
+        things: slots.things.iter().map(rename).collect(),
+        facts: slots
+            .facts
+            .iter()
+            .map(|f| FactSlot {
+                thing: rename(&f.thing),
+                ..f.clone()
+            })
+            .collect(),
+        formula: slots.formula,
+    };
+    (slots, notes)
+}
+
+/// The name words of a text, each word of a name on its own ("Brook Lane" -> "brook", "lane").
+fn name_words(text: &str) -> impl Iterator<Item = String> {
+    quantity::names_in(text)
+        .into_iter()
+        .flat_map(|n| {
+            n.split(|c: char| !c.is_alphanumeric())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|w| !w.is_empty())
+}
+
 /// How every formula error starts.
 const FORMULA: &str = "formula ";
 

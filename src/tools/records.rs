@@ -344,13 +344,20 @@ pub async fn read(
             return (read, notes);
         }
     };
-    for (k, (field, _, mut candidates)) in wanted.into_iter().enumerate() {
+    for (k, (field, attribute, mut candidates)) in wanted.into_iter().enumerate() {
+        let asked = words(&attribute);
         for c in &mut candidates {
             c.similarity = label_at
                 .get(&c.record.label)
                 .and_then(|&at| vectors.get(at))
                 .zip(vectors.get(k))
                 .map_or(0.0, |(label, attribute)| cosine(attribute, label));
+            // A label that has every word of the attribute means it, however the embedder
+            // scores a one-word attribute against a longer label ("size", "Data size": 0.49).
+            let label = words(&c.record.label);
+            if !asked.is_empty() && asked.iter().all(|w| label.contains(w)) {
+                c.similarity = c.similarity.max(MIN_SIMILARITY);
+            }
         }
         if let Some(top) = candidates
             .iter()
@@ -505,6 +512,28 @@ mod tests {
             notes.iter().any(|n| n.ends_with("in the unit it states")),
             "{notes:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_label_with_every_word_of_the_attribute_means_it() {
+        let passages = vec![Passage {
+            id: "p1".into(),
+            text: "Backups > Sizes: | System | Nightly full copy size on disk |\n|---|---|\n\
+                   | Billing | 2.4 TB |"
+                .into(),
+        }];
+        let fields = [field("size", FieldKind::Number, Some("GB"), "Billing")];
+        let (got, _) = read(&passages, &fields, "Billing", &Words).await;
+        assert_eq!(got["size"].value, json!(2400.0));
+        // Not every word: left to the model.
+        let fields = [field(
+            "disk speed",
+            FieldKind::Number,
+            Some("GB"),
+            "Billing",
+        )];
+        let (got, _) = read(&passages, &fields, "Billing", &Words).await;
+        assert!(got.is_empty(), "{got:?}");
     }
 
     #[tokio::test]

@@ -87,6 +87,17 @@ struct Figure {
     digits: std::ops::Range<usize>,
     decimals: usize,
     grouped: bool,
+    /// The unit written with it: a currency sign before it or a unit right after its digits.
+    unit: Option<quantity::Unit>,
+}
+
+/// The unit a word names, punctuation after it ignored ("GB,", "m³/day.").
+fn unit_word(word: &str) -> Option<quantity::Unit> {
+    let w = word.trim_end_matches([',', '.', ';', ':', ')', '*']);
+    if w.is_empty() || operator(w).is_some() {
+        return None;
+    }
+    quantity::unit(w)
 }
 
 fn figure(at: usize, word: &str) -> Option<Figure> {
@@ -108,11 +119,17 @@ fn figure(at: usize, word: &str) -> Option<Figure> {
         return None;
     }
     let value = number.replace(',', "").parse::<f64>().ok()?;
+    let sign = word[..start].trim_start_matches('(');
     Some(Figure {
         value,
         digits: at + start..at + start + len,
         decimals: number.split_once('.').map_or(0, |(_, d)| d.len()),
         grouped: number.contains(','),
+        unit: if sign.is_empty() {
+            unit_word(&body[len..])
+        } else {
+            quantity::unit(sign)
+        },
     })
 }
 
@@ -125,9 +142,12 @@ fn chains(text: &str) -> Vec<Chain> {
         if *w != "=" {
             continue;
         }
-        let Some(result) = words.get(e + 1).and_then(|(at, w)| figure(*at, w)) else {
+        let Some(mut result) = words.get(e + 1).and_then(|(at, w)| figure(*at, w)) else {
             continue;
         };
+        if result.unit.is_none() {
+            result.unit = words.get(e + 2).and_then(|(_, w)| unit_word(w));
+        }
         // Walk back from "=": operand (a figure, maybe followed by its unit), operator, ...
         let mut operands: Vec<Figure> = Vec::new();
         let mut ops: Vec<char> = Vec::new();
@@ -139,7 +159,11 @@ fn chains(text: &str) -> Vec<Chain> {
                 None => i
                     .checked_sub(2)
                     .filter(|_| i >= 1 && operator(words[i - 1].1).is_none())
-                    .and_then(|j| read(j).map(|f| (f, j))),
+                    .and_then(|j| read(j).map(|f| (f, j)))
+                    .map(|(mut f, j)| {
+                        f.unit = f.unit.or_else(|| unit_word(words[i - 1].1));
+                        (f, j)
+                    }),
             };
             let Some((f, at)) = operand else { break };
             operands.push(f);
@@ -160,6 +184,9 @@ fn chains(text: &str) -> Vec<Chain> {
         }
         operands.reverse();
         ops.reverse();
+        let Some(values) = in_one_unit(&operands, &ops, &result) else {
+            continue;
+        };
         let written = operands.iter().chain(std::iter::once(&result));
         out.push(Chain {
             decimals: written
@@ -169,13 +196,35 @@ fn chains(text: &str) -> Vec<Chain> {
                 .unwrap_or(0)
                 .min(2),
             grouped: written.clone().any(|f| f.grouped),
-            operands: operands.iter().map(|f| f.value).collect(),
+            operands: values,
             ops,
             result: result.value,
             digits: result.digits,
         });
     }
     out
+}
+
+/// The operands' values in the result's unit. A chain written in one unit (or in none) is
+/// read as written. A sum or difference of quantities in units of one kind ("2.4 TB + 610 GB =
+/// 3.01 TB") is converted to the result's unit. Any other mix of units (a rate times a count
+/// is fine: "€0.45 * 300 = €135" has one unit) cannot be checked by its numbers alone: None.
+fn in_one_unit(operands: &[Figure], ops: &[char], result: &Figure) -> Option<Vec<f64>> {
+    let written = || operands.iter().chain(std::iter::once(result));
+    let mut units = written().filter_map(|f| f.unit);
+    let first = units.next();
+    if units.all(|u| Some(u) == first) {
+        return Some(operands.iter().map(|f| f.value).collect());
+    }
+    let to = result.unit?;
+    let summed = ops.iter().all(|op| matches!(op, '+' | '-'));
+    operands
+        .iter()
+        .map(|f| {
+            let from = f.unit.filter(|u| summed && u.same_kind(&to))?;
+            Some(f.value * from.factor / to.factor)
+        })
+        .collect()
 }
 
 /// `x` written like the chain's figures: with thousands separators if they had them, with
@@ -382,6 +431,18 @@ mod tests {
     }
 
     #[test]
+    fn sums_in_units_of_one_kind_are_converted_to_the_results_unit() {
+        let right = "One backup is 2.4 TB + 610 GB = 3.01 TB in all.";
+        assert_eq!(corrected(right), (right.to_string(), Vec::new()));
+        assert_eq!(results(right), vec![3.01]);
+        let (text, notes) = corrected("2.4 TB + 610 GB = 612.40 TB");
+        assert_eq!(text, "2.4 TB + 610 GB = 3.01 TB");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        let (text, _) = corrected("2 hours + 30 min = 2.75 hours [1]");
+        assert_eq!(text, "2 hours + 30 min = 2.50 hours [1]");
+    }
+
+    #[test]
     fn what_is_no_chain_is_left_alone() {
         for text in [
             "Set `DNS = 10.0.0.2` and `MTU = 1400`.",
@@ -390,6 +451,10 @@ mod tests {
             "Pages escalate after 15 - 30 minutes.",
             "x = 5",
             "10 / 0 = 3",
+            // Units that cannot be put in one: no unit on the result, another kind, a product.
+            "3 hours + 30 minutes = 33",
+            "2 kg + 3 m = 5 kg",
+            "€2 * 3 km = €7",
         ] {
             assert_eq!(corrected(text), (text.to_string(), Vec::new()), "{text}");
         }
