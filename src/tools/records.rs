@@ -31,6 +31,10 @@ pub struct Record {
     /// What the value is about: the row's first cell, the column header, or the passage's
     /// heading line; any of them may name the thing.
     pub about: Vec<String>,
+    /// The row's other cells, which may name the thing where the first cell is a code
+    /// ("| PR-11 | Harbour wall repair | 2,400,000 |"); a record named only here ranks below
+    /// one its `about` names.
+    pub also: Vec<String>,
     /// What the value is: the column header or row label or the line's label.
     pub label: String,
     /// The cell or value text.
@@ -79,6 +83,7 @@ pub fn records_of(index: usize, text: &str) -> Vec<Record> {
             out.push(Record {
                 passage: index,
                 about: vec![heading.clone()],
+                also: Vec::new(),
                 label: bare(label),
                 cell: value.to_string(),
                 label_unit: unit_in_parens(label),
@@ -97,10 +102,11 @@ fn table_row(index: usize, heading: &str, header: &[String], row: &str, out: &mu
     }
     let line = row.trim().to_string();
     for j in 1..header.len() {
-        let mut push = |about: Vec<String>, label: &str| {
+        let mut push = |about: Vec<String>, also: Vec<String>, label: &str| {
             out.push(Record {
                 passage: index,
                 about,
+                also,
                 label: bare(label),
                 cell: row_cells[j].clone(),
                 label_unit: unit_in_parens(label),
@@ -108,14 +114,18 @@ fn table_row(index: usize, heading: &str, header: &[String], row: &str, out: &mu
             })
         };
         // The row is a thing and the column an attribute ...
-        push(vec![row_cells[0].clone()], &header[j]);
+        let also = (1..row_cells.len())
+            .filter(|&k| k != j && !row_cells[k].is_empty())
+            .map(|k| row_cells[k].clone())
+            .collect();
+        push(vec![row_cells[0].clone()], also, &header[j]);
         // ... or the column is a thing (or, with one value column, the passage is) and the
         // row an attribute.
         let mut about = vec![header[j].clone()];
         if header.len() == 2 {
             about.push(heading.to_string());
         }
-        push(about, &row_cells[0]);
+        push(about, Vec::new(), &row_cells[0]);
     }
 }
 
@@ -271,8 +281,9 @@ struct Candidate<'r> {
     record: &'r Record,
     value: Value,
     unit: Option<String>,
-    /// How well the record names the thing (more of its words first).
-    named: usize,
+    /// How well the record names the thing: by what it is about before by its row's other
+    /// cells, then more of the thing's words first.
+    named: (u8, usize),
     similarity: f32,
     /// Its unit is of another kind than the one the field asks for.
     other_kind: bool,
@@ -297,9 +308,15 @@ pub async fn read(
     // Per field, the records that name the thing and hold a value of the field's kind.
     // (Their labels' similarity to the attribute is filled in below, in one embedding call.)
     // How well each record names the thing, whatever the field.
-    let naming: Vec<(&Record, usize)> = records
+    let naming: Vec<(&Record, (u8, usize))> = records
         .iter()
-        .filter_map(|r| Some((r, r.about.iter().filter_map(|a| names(thing, a)).max()?)))
+        .filter_map(|r| {
+            let by = |cells: &[String]| cells.iter().filter_map(|a| names(thing, a)).max();
+            let named = by(&r.about)
+                .map(|n| (1, n))
+                .or_else(|| by(&r.also).map(|n| (0, n)))?;
+            Some((r, named))
+        })
         .collect();
     let mut wanted: Vec<(&FieldSpec, String, Vec<Candidate>)> = Vec::new();
     for f in fields {
@@ -377,7 +394,7 @@ pub async fn read(
             candidates.retain(|c| !c.other_kind);
         }
         // The records naming most of the thing's words, best label first.
-        let most = candidates.iter().map(|c| c.named).max().unwrap_or(0);
+        let most = candidates.iter().map(|c| c.named).max().unwrap_or((0, 0));
         candidates.retain(|c| c.named == most);
         candidates.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
         let Some(best) = candidates.first() else {
@@ -537,6 +554,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_row_whose_first_cell_is_a_code_is_named_by_its_other_cells() {
+        let passages = vec![Passage {
+            id: "p1".into(),
+            text: "Projects > Approved: | Code | Project | Sponsor | Budget (EUR) |\n\
+                   |---|---|---|---|\n\
+                   | PR-11 | Harbour wall repair | Estates | 2,400,000 |\n\
+                   | PR-12 | Estates depot roof | Harbour Board | 610,000 |"
+                .into(),
+        }];
+        let fields = [field(
+            "budget",
+            FieldKind::Number,
+            Some("EUR"),
+            "Harbour wall",
+        )];
+        let (got, _) = read(&passages, &fields, "Harbour wall", &Words).await;
+        assert_eq!(got["budget"].value, json!(2400000.0));
+        assert_eq!(
+            got["budget"].quote,
+            "| PR-11 | Harbour wall repair | Estates | 2,400,000 |"
+        );
+        // Named by two rows' other cells alike, with different values: the model reads it.
+        let fields = [field("budget", FieldKind::Number, Some("EUR"), "Estates")];
+        let (got, _) = read(&passages, &fields, "Estates", &Words).await;
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[tokio::test]
     async fn two_records_that_fit_equally_with_different_values_are_left_to_the_model() {
         let passages = vec![Passage {
             id: "p1".into(),
@@ -620,6 +665,7 @@ mod tests {
         let rec = |cell: &str, unit: Option<&str>| Record {
             passage: 0,
             about: vec![],
+            also: vec![],
             label: "x".into(),
             cell: cell.into(),
             label_unit: unit.map(str::to_string),
