@@ -91,10 +91,11 @@ struct Figure {
     unit: Option<quantity::Unit>,
 }
 
-/// The unit a word names, punctuation after it ignored ("GB,", "m³/day.").
+/// The unit a word after a figure names, punctuation after it ignored ("GB,", "m³/day."). A
+/// spaced "in" is the preposition ("= 8 in total"), not inches, as in `quantity::numbered_names`.
 fn unit_word(word: &str) -> Option<quantity::Unit> {
     let w = word.trim_end_matches([',', '.', ';', ':', ')', '*']);
-    if w.is_empty() || operator(w).is_some() {
+    if w.is_empty() || operator(w).is_some() || w.eq_ignore_ascii_case("in") {
         return None;
     }
     quantity::unit(w)
@@ -126,7 +127,9 @@ fn figure(at: usize, word: &str) -> Option<Figure> {
         decimals: number.split_once('.').map_or(0, |(_, d)| d.len()),
         grouped: number.contains(','),
         unit: if sign.is_empty() {
-            unit_word(&body[len..])
+            // Glued to the digits ("52,000m³", "10in"), a suffix is a unit, "in" included.
+            let glued = body[len..].trim_end_matches([',', '.', ';', ':', ')', '*']);
+            (!glued.is_empty()).then(|| quantity::unit(glued)).flatten()
         } else {
             quantity::unit(sign)
         },
@@ -440,6 +443,9 @@ mod tests {
         assert_eq!(notes.len(), 1, "{notes:?}");
         let (text, _) = corrected("2 hours + 30 min = 2.75 hours [1]");
         assert_eq!(text, "2 hours + 30 min = 2.50 hours [1]");
+        // "in" after a result is a preposition, not a unit.
+        let (text, _) = corrected("€20 + €35 = 65 in total");
+        assert_eq!(text, "€20 + €35 = 55 in total");
     }
 
     #[test]
