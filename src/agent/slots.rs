@@ -164,43 +164,37 @@ pub fn named_as_asked(slots: Slots, question: &str) -> (Slots, Vec<String>) {
         let short = kept.join(" ");
         (!short.is_empty() && short != thing.trim()).then_some(short)
     };
-    let mut originals: Vec<&str> = slots.things.iter().map(String::as_str).collect();
-    originals.extend(slots.facts.iter().map(|f| f.thing.as_str()));
-    let mut renames: Vec<(String, String)> = Vec::new();
-    for thing in originals {
-        let thing = thing.trim();
-        if renames.iter().any(|(from, _)| from == thing) {
-            continue;
-        }
-        if let Some(short) = shorter(thing) {
-            renames.push((thing.to_string(), short));
-        }
-    }
-    // Two things the planner told apart stay apart.
-    let distinct: BTreeSet<String> = slots
+    // Each thing once (as first written), with the shorter name it would get.
+    let mut renames: Vec<(String, Option<String>)> = Vec::new();
+    for thing in slots
         .things
         .iter()
         .chain(slots.facts.iter().map(|f| &f.thing))
-        .map(|t| t.trim().to_lowercase())
-        .collect();
-    let target = |t: &str| {
-        renames
+    {
+        let thing = thing.trim();
+        if !renames
             .iter()
-            .find(|(from, _)| from.eq_ignore_ascii_case(t))
-            .map_or_else(|| t.to_lowercase(), |(_, to)| to.to_lowercase())
-    };
-    let targets: Vec<(String, String)> = distinct.iter().map(|d| (d.clone(), target(d))).collect();
-    renames.retain(|(from, to)| {
-        let (from, to) = (from.to_lowercase(), to.to_lowercase());
-        !targets.iter().any(|(d, t)| *d != from && *t == to)
-    });
+            .any(|(from, _)| from.eq_ignore_ascii_case(thing))
+        {
+            renames.push((thing.to_string(), shorter(thing)));
+        }
+    }
+    // Two things the planner told apart stay apart.
+    let name_of =
+        |(from, to): &(String, Option<String>)| to.as_ref().unwrap_or(from).to_lowercase();
+    let names: Vec<String> = renames.iter().map(name_of).collect();
+    let renames: Vec<(String, String)> = renames
+        .iter()
+        .filter(|r| names.iter().filter(|n| **n == name_of(r)).count() == 1)
+        .filter_map(|(from, to)| Some((from.clone(), to.clone()?)))
+        .collect();
     if renames.is_empty() {
         return (slots, Vec::new());
     }
     let rename = |t: &String| {
         renames
             .iter()
-            .find(|(from, _)| from == t.trim())
+            .find(|(from, _)| from.eq_ignore_ascii_case(t.trim()))
             .map_or_else(|| t.clone(), |(_, to)| to.clone())
     };
     let notes = renames

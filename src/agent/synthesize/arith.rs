@@ -91,10 +91,13 @@ struct Figure {
     unit: Option<quantity::Unit>,
 }
 
+/// Punctuation that may follow a figure, a unit or a date within its word ("GB,", "2024).").
+const TRAILING: [char; 6] = [',', '.', ';', ':', ')', '*'];
+
 /// The unit a word after a figure names, punctuation after it ignored ("GB,", "m³/day."). A
 /// spaced "in" is the preposition ("= 8 in total"), not inches, as in `quantity::numbered_names`.
 fn unit_word(word: &str) -> Option<quantity::Unit> {
-    let w = word.trim_end_matches([',', '.', ';', ':', ')', '*']);
+    let w = word.trim_end_matches(TRAILING);
     if w.is_empty() || operator(w).is_some() || w.eq_ignore_ascii_case("in") {
         return None;
     }
@@ -128,7 +131,7 @@ fn figure(at: usize, word: &str) -> Option<Figure> {
         grouped: number.contains(','),
         unit: if sign.is_empty() {
             // Glued to the digits ("52,000m³", "10in"), a suffix is a unit, "in" included.
-            let glued = body[len..].trim_end_matches([',', '.', ';', ':', ')', '*']);
+            let glued = body[len..].trim_end_matches(TRAILING);
             (!glued.is_empty()).then(|| quantity::unit(glued)).flatten()
         } else {
             quantity::unit(sign)
@@ -352,7 +355,7 @@ fn range_in(sentence: &str) -> Option<(usize, i64, i64)> {
             let head_words = words(&right[lead..]);
             let to = (1..=3).find_map(|n| {
                 let (at, w) = head_words.get(n - 1)?;
-                let end = lead + at + w.trim_end_matches([',', '.', ';', ':', ')', '*']).len();
+                let end = lead + at + w.trim_end_matches(TRAILING).len();
                 let d = dates_in(&right[lead..end].replace('*', ""));
                 (d.len() == 1).then(|| (right_at + end, d[0]))
             });
