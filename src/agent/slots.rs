@@ -120,11 +120,12 @@ pub fn build(slots: &Slots, question: &str) -> Result<Built, PlanError> {
 
 /// Every thing the facts are about must be named, at least in part, in `known` (the question,
 /// the conversation and the page list the planner was shown): a thing named nowhere there
-/// ("s3", a step's id echoed back from an error) cannot be searched for.
+/// ("s3", a step's id echoed back from an error) cannot be searched for. A plural names its
+/// singular ("hotels" names "hotel").
 pub fn check_things(slots: &Slots, known: &str) -> Result<(), PlanError> {
-    let known = records::words(known);
+    let known = records::singular_words(known);
     for (i, f) in slots.facts.iter().enumerate() {
-        let named = records::words(&f.thing);
+        let named = records::singular_words(&f.thing);
         if !named.is_empty() && !named.iter().any(|w| known.contains(w)) {
             return Err(PlanError(format!(
                 "f{}: {:?} is named nowhere in the question or the pages; name the thing as they do",
@@ -1288,6 +1289,9 @@ mod tests {
         let known = "How big is the billing backup?\n- Backup schedule (it/backup.md): sizes";
         assert!(check_things(&slots("billing backup"), known).is_ok());
         assert!(check_things(&slots("Backup schedule"), known).is_ok());
+        // One backup is named by "backups", and "sizes" by "size".
+        assert!(check_things(&slots("nightly backups"), known).is_ok());
+        assert!(check_things(&slots("size"), "Which tapes hold the sizes?").is_ok());
         let e = check_things(&slots("s3"), known).unwrap_err().0;
         assert!(e.contains("\"s3\" is named nowhere"), "{e}");
     }

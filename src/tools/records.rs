@@ -219,6 +219,33 @@ pub fn names(thing: &str, text: &str) -> Option<usize> {
         .then(|| all.iter().filter(|w| words.contains(&w.as_str())).count())
 }
 
+/// Whether `text` names `thing`: every proper word of it (see `names`) is a word of the text,
+/// a plural and its singular counting as one word ("new hires" names "new hire"). A thing with
+/// no word to look for cannot be checked and counts as named.
+pub fn mentions(thing: &str, text: &str) -> bool {
+    let (_, proper) = name_words(thing);
+    let text = singular_words(text);
+    proper.iter().all(|w| text.contains(&singular(w)))
+}
+
+/// The words of a text (as `words`), each in its singular form, to compare words whatever
+/// their number.
+pub(crate) fn singular_words(text: &str) -> Vec<String> {
+    words(text).iter().map(|w| singular(w)).collect()
+}
+
+/// An English plural's singular, near enough to compare words: "batteries" -> "battery",
+/// "hires" -> "hire"; "glass" and short words stay.
+fn singular(word: &str) -> String {
+    if let Some(stem) = word.strip_suffix("ies").filter(|s| s.len() >= 2) {
+        format!("{stem}y")
+    } else if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
+        word[..word.len() - 1].to_string()
+    } else {
+        word.to_string()
+    }
+}
+
 /// The value a record states for a field of this kind, with its unit.
 fn value_of(record: &Record, kind: FieldKind) -> Option<(Value, Option<String>)> {
     match kind {
@@ -262,6 +289,57 @@ fn attribute(field: &FieldSpec, thing: &str) -> String {
             .trim_end_matches('_')
             .replace('_', " "),
     }
+}
+
+/// The one figure the passages give for `thing` in the field's kind of unit, for a number
+/// field the extractor model read nothing for: the sentences (or lines, or table rows) that
+/// name the thing themselves (`mentions`; a heading naming it is not enough), and in them the
+/// figures in a unit of the field's kind ("$60 per month" for a USD field). Exactly one value
+/// must be stated that way, however often; two different ones, or none, give None. The
+/// value is verified as the model's are (`check`).
+pub(in crate::tools) fn named_figure(
+    passages: &[Passage],
+    field: &FieldSpec,
+    thing: &str,
+) -> Option<RawValue> {
+    let want = field
+        .unit
+        .as_deref()
+        .filter(|u| quantity::unit(u).is_some())?;
+    if field.kind != FieldKind::Number || words(thing).is_empty() {
+        return None;
+    }
+    let mut found: Vec<(Quantity, &Passage, &str)> = Vec::new();
+    for p in passages {
+        // The first line's text starts after the heading it carries.
+        let body = p.text.split_once(": ").map_or(p.text.as_str(), |(_, b)| b);
+        for sentence in body.lines().flat_map(|l| l.split(". ")) {
+            if !mentions(thing, sentence) {
+                continue;
+            }
+            for q in quantity::quantities_in(sentence) {
+                let fits = q.unit.as_deref().is_some_and(|u| {
+                    quantity::unit(u).is_some() && !quantity::different_kinds(want, u)
+                });
+                if fits && !found.iter().any(|(f, ..)| *f == q) {
+                    found.push((q, p, sentence.trim()));
+                }
+            }
+        }
+    }
+    let [(q, p, sentence)] = &found[..] else {
+        return None;
+    };
+    let raw = RawValue {
+        passage: p.id.clone(),
+        quote: sentence.to_string(),
+        value: json!(q.value),
+        unit: q.unit.as_deref().map(quantity::canonical),
+    };
+    let raws = BTreeMap::from([(field.name.clone(), Some(raw.clone()))]);
+    check(passages, std::slice::from_ref(field), Some(thing), &raws)
+        .is_empty()
+        .then_some(raw)
 }
 
 /// Cosine similarity of two vectors (0 when either is zero).
@@ -429,7 +507,7 @@ pub async fn read(
         };
         let one = std::slice::from_ref(field);
         let raws = BTreeMap::from([(field.name.clone(), Some(raw.clone()))]);
-        if !check(passages, one, &raws).is_empty() {
+        if !check(passages, one, None, &raws).is_empty() {
             continue;
         }
         notes.push(format!(
@@ -579,6 +657,35 @@ mod tests {
         let fields = [field("budget", FieldKind::Number, Some("EUR"), "Estates")];
         let (got, _) = read(&passages, &fields, "Estates", &Words).await;
         assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn one_figure_a_sentence_naming_the_thing_gives_is_read_and_two_are_not() {
+        let field = |unit: &str| FieldSpec {
+            name: "amount".into(),
+            kind: FieldKind::Number,
+            unit: Some(unit.into()),
+            description: "amount".into(),
+        };
+        let read = |text: &str, unit: &str| {
+            let passages = [Passage {
+                id: "p1".into(),
+                text: text.into(),
+            }];
+            named_figure(&passages, &field(unit), "gym allowance").map(|r| (r.value, r.unit))
+        };
+        let perks = "Perks > Wellbeing: - Desk grant: $400 once.\n- Gym allowances of $45 per \
+                     month, paid monthly. The gym allowance is $45 per month for part-timers too.";
+        assert_eq!(
+            read(perks, "USD"),
+            Some((json!(45.0), Some("USD/month".into())))
+        );
+        // Two different figures for it, a figure of another kind, or a heading that names the
+        // thing while the sentence does not: nothing is read.
+        let two = "Perks: Gym allowance of $45 per month. From May the gym allowance is $50.";
+        assert_eq!(read(two, "USD"), None);
+        assert_eq!(read(perks, "hours"), None);
+        assert_eq!(read("Gym allowance: It is $45 per month.", "USD"), None);
     }
 
     #[tokio::test]

@@ -94,6 +94,7 @@ async fn local_extractor_reads_battery_and_price_and_returns_null_when_absent() 
         let args = ExtractArgs {
             passages,
             fields: fields(),
+            about: None,
         };
         for p in &args.passages {
             println!("passage {}: {}", p.id, p.text);
@@ -114,6 +115,7 @@ async fn local_extractor_reads_battery_and_price_and_returns_null_when_absent() 
         .extract(&ExtractArgs {
             passages: vpn,
             fields: fields(),
+            about: None,
         })
         .await
         .unwrap();

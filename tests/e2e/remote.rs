@@ -186,6 +186,8 @@ async fn remote_adapter_against_llama_cpp_on_loopback() {
                 unit: Some("hours".into()),
                 description: "battery life".into(),
             }],
+            // The value must be stated where the thing is named (it is, in the quote).
+            about: Some("Tern 4".into()),
         })
         .await
         .unwrap();

@@ -75,6 +75,10 @@ pub struct ExtractArgs {
     pub passages: Vec<Passage>,
     /// The facts to extract.
     pub fields: Vec<FieldSpec>,
+    /// The thing the facts are about: a value is kept only when its quote, its passage's
+    /// heading or its table's header row names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,7 +183,8 @@ impl Extractor {
             }
             other => other?,
         };
-        let problems = check(&args.passages, &args.fields, &raw);
+        let about = args.about.as_deref();
+        let problems = check(&args.passages, &args.fields, about, &raw);
         if !problems.is_empty() {
             // One correction round with what failed; then unverifiable values are dropped.
             messages.push(ChatMessage::assistant(
@@ -198,7 +203,7 @@ impl Extractor {
                 .ask(&messages, &schema, &args.passages, &mut calls)
                 .await?;
         }
-        let still_bad: BTreeMap<String, String> = check(&args.passages, &args.fields, &raw)
+        let still_bad: BTreeMap<String, String> = check(&args.passages, &args.fields, about, &raw)
             .into_iter()
             .collect();
         let mut values = BTreeMap::new();

@@ -125,17 +125,33 @@ async fn extract_step(
                 message,
             })?;
         let tool = Extractor::new(model);
-        let (extraction, calls) = tool
-            .extract(&ExtractArgs {
-                passages,
-                fields: rest,
-            })
-            .await?;
+        let args = ExtractArgs {
+            passages,
+            fields: rest,
+            about: about.map(str::to_string),
+        };
+        let (extraction, calls) = tool.extract(&args).await?;
         for call in &calls {
             rt.ledger.model_call(id, call, &rt.extractor_name);
         }
         values.extend(extraction.values);
         notes.extend(extraction.notes);
+        // A number the model read nothing for, that one sentence naming the thing states.
+        let unread: Vec<&FieldSpec> = args
+            .fields
+            .iter()
+            .filter(|f| values.get(&f.name).is_none_or(Option::is_none))
+            .collect();
+        for (f, thing) in unread.into_iter().filter_map(|f| Some((f, about?))) {
+            if let Some(raw) = records::named_figure(&args.passages, f, thing) {
+                notes.push(format!(
+                    "{}: read by code from the one figure a line naming {thing} gives, in {}",
+                    f.name, raw.passage
+                ));
+                let value = super::normalise(f, raw, &mut notes);
+                values.insert(f.name.clone(), Some(value));
+            }
+        }
     }
     let evidence_of = |p: &str| {
         p.strip_prefix('p')

@@ -29,6 +29,7 @@ fn args() -> ExtractArgs {
                 description: "list price".into(),
             },
         ],
+        about: None,
     }
 }
 
@@ -117,6 +118,65 @@ async fn invented_value_gets_one_correction_then_is_dropped() {
     assert!(x.notes[0].contains("unverifiable"), "{:?}", x.notes);
     let correction = model.last_message(1);
     assert!(correction.contains("battery_hours"), "{correction}");
+}
+
+#[tokio::test]
+async fn a_value_stated_for_another_thing_is_sent_back_and_then_dropped() {
+    let passages = vec![
+        Passage {
+            id: "p1".into(),
+            text: "Perks > Home office: - Desk grant: $400 once.\n- Gym allowances of $45 per month."
+                .into(),
+        },
+        Passage {
+            id: "p2".into(),
+            text: "Quillon Mk2 > Pricing: | Model | Price |\n|---|---|\n| Quillon Mk2 | $880 |"
+                .into(),
+        },
+        Passage {
+            id: "p3".into(),
+            text: "Fleet specs: | Spec | Quillon Mk1 | Vantor |\n|---|---|---|\n| Price | $610 | $700 |"
+                .into(),
+        },
+    ];
+    let field = |name: &str| FieldSpec {
+        name: name.into(),
+        kind: FieldKind::Number,
+        unit: Some("USD".into()),
+        description: name.into(),
+    };
+    let ask = |about: &str| ExtractArgs {
+        passages: passages.clone(),
+        fields: vec![field("amount")],
+        about: Some(about.into()),
+    };
+    // The desk grant's figure for the gym allowance: sent back, and dropped when repeated.
+    let wrong =
+        r#"{"amount":{"passage":"p1","quote":"Desk grant: $400 once.","value":400,"unit":"USD"}}"#;
+    let (extractor, model) = tool(vec![wrong, wrong]);
+    let (x, calls) = extractor.extract(&ask("gym allowance")).await.unwrap();
+    assert_eq!((calls.len(), &x.values["amount"]), (2, &None));
+    assert!(
+        model
+            .last_message(1)
+            .contains("does not name gym allowance"),
+        "{}",
+        model.last_message(1)
+    );
+    // Named in the quote (a plural counts), in the heading, or in the table's header row.
+    for (about, quote, value) in [
+        ("gym allowance", "Gym allowances of $45 per month.", 45),
+        ("Quillon Mk2", "| Quillon Mk2 | $880 |", 880),
+        ("Quillon Mk1", "| Price | $610 | $700 |", 610),
+    ] {
+        let passage = passages.iter().find(|p| p.text.contains(quote)).unwrap();
+        let answer = json!({"amount": {"passage": passage.id, "quote": quote, "value": value, "unit": "USD"}});
+        let (extractor, _) = tool(vec![&answer.to_string()]);
+        let (x, calls) = extractor.extract(&ask(about)).await.unwrap();
+        assert_eq!(calls.len(), 1, "{about}: {:?}", x.notes);
+        let got = x.values["amount"].as_ref().and_then(|v| v.value.as_f64());
+        assert_eq!(got, Some(f64::from(value)), "{about}");
+    }
 }
 
 #[tokio::test]

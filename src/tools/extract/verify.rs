@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::dates;
 use crate::quantity::{self, numbers_in};
+use crate::tools::records;
 
 use super::units::dimension;
 use super::*;
@@ -94,6 +95,7 @@ pub fn flatten(s: &str) -> String {
 pub(in crate::tools) fn check(
     passages: &[Passage],
     fields: &[FieldSpec],
+    about: Option<&str>,
     raw: &BTreeMap<String, Option<RawValue>>,
 ) -> Vec<(String, String)> {
     let mut problems = Vec::new();
@@ -150,7 +152,47 @@ pub(in crate::tools) fn check(
                     f.name
                 ),
             ));
+            continue;
+        }
+        // A value of another thing (the stipend's figure where the allowance was asked) is
+        // another fact: the thing must be named where the value is stated.
+        if let Some(thing) = about
+            && !named_at(thing, &passage.text, &v.quote)
+        {
+            problems.push((
+                f.name.clone(),
+                format!(
+                    "the quote does not name {thing}, nor does the heading of passage {}",
+                    v.passage
+                ),
+            ));
         }
     }
     problems
+}
+
+/// Whether `thing` is named where `quote` stands in `text`: in the quote, in the passage's
+/// heading (its first line up to ": "), or in the header row of the table the quote is a row
+/// of.
+fn named_at(thing: &str, text: &str, quote: &str) -> bool {
+    let lines: Vec<&str> = text.lines().collect();
+    let heading = lines
+        .first()
+        .map_or("", |l| l.split(": ").next().unwrap_or(l));
+    if records::mentions(thing, quote) || records::mentions(thing, heading) {
+        return true;
+    }
+    let quoted = flatten(quote);
+    let Some(at) = lines.iter().position(|l| flatten(l).contains(&quoted)) else {
+        return false;
+    };
+    let is_row = |l: &str| l.contains('|');
+    if !is_row(lines[at]) {
+        return false;
+    }
+    let mut top = at;
+    while top > 0 && is_row(lines[top - 1]) {
+        top -= 1;
+    }
+    records::mentions(thing, lines[top])
 }
