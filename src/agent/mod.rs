@@ -283,8 +283,10 @@ async fn ask_inner(
             .map(|t| t.question.clone()),
     };
 
-    // Whether the plan left a fact to the answer writer (text no step reads).
+    // Whether the plan left a fact to the answer writer (text no step reads), and whether it
+    // only looks values up.
     let mut prose = false;
+    let mut lookup = false;
     let (valid, source, problems, run) = match route.kind {
         RouteKind::Direct => {
             let valid = plan::fallback(&query);
@@ -304,6 +306,7 @@ async fn ask_inner(
                 built,
             } = planner.plan(&query, &history, &pages, None).await;
             prose = built.as_ref().is_some_and(|b| b.text_facts);
+            lookup = built.as_ref().is_some_and(|b| b.lookup);
             observer.plan(&valid.to_plan(), source);
             let mut run = executor::run(&valid, &rt).await;
             if let Some((step, error)) = run.failure.clone()
@@ -328,6 +331,7 @@ async fn ask_inner(
                     .await;
                 problems.extend(more);
                 prose = next_built.as_ref().is_some_and(|b| b.text_facts);
+                lookup = next_built.as_ref().is_some_and(|b| b.lookup);
                 source = if next_source == PlanSource::Fallback {
                     PlanSource::Fallback
                 } else {
@@ -362,6 +366,7 @@ async fn ask_inner(
     let template = prepared
         .template
         .clone()
+        .or_else(|| prepared.looked_up.clone().filter(|_| lookup))
         .filter(|_| run.failure.is_none() && !prose);
     let absent = synthesize::absent_names(&query, &evidence.all());
     let (text, shown) = if prepared.shown.is_empty() {
@@ -381,7 +386,11 @@ async fn ask_inner(
     } else if let Some(text) = template {
         // Every value the plan needed was found and verified and the results are exact: code
         // writes the answer, and no model call can drop or change a figure.
-        notes.push("the answer states the computed results; no synthesizer call".into());
+        notes.push(if prepared.computed.is_empty() {
+            "the answer states the values the plan looked up; no synthesizer call".into()
+        } else {
+            "the answer states the computed results; no synthesizer call".into()
+        });
         observer.token(&text);
         (text, prepared.shown)
     } else {

@@ -66,6 +66,10 @@ pub struct Built {
     /// Some fact is text (a name, a rating, a time of day): no step reads it, so the answer
     /// must be written from the passages, not from the computed results alone.
     pub text_facts: bool,
+    /// The plan only looks values up: every fact is a number or a date and no arithmetic was
+    /// asked (no formula, or one naming a single fact). Its values, once all read, are the
+    /// answer.
+    pub lookup: bool,
 }
 
 impl Built {
@@ -112,6 +116,9 @@ pub fn build(slots: &Slots, question: &str) -> Result<Built, PlanError> {
             // of every thing on every attribute (what a plan without a formula gets).
             let mut built = build_as_written(&plain, question, false)?;
             built.dropped_formula = Some(e.0);
+            // The question asked for arithmetic that was not done: its values alone are no
+            // answer.
+            built.lookup = false;
             Ok(built)
         }
         other => other,
@@ -440,11 +447,17 @@ fn build_as_written(slots: &Slots, question: &str, expand: bool) -> Result<Built
             emit.operand(&expr).map_err(in_formula)?;
         }
     }
+    let plain_values = slots
+        .facts
+        .iter()
+        .all(|f| matches!(f.kind, FieldKind::Number | FieldKind::Date));
+    let no_arithmetic = formula.is_empty() || matches!(parse(formula), Ok(Expr::Fact(_)));
     Ok(Built {
         steps,
         legend,
         dropped_formula: None,
         text_facts: slots.facts.iter().any(|f| f.kind == FieldKind::Text),
+        lookup: plain_values && no_arithmetic,
     })
 }
 
@@ -892,6 +905,33 @@ mod tests {
             .iter()
             .map(|s| format!("{}:{}", s.id, s.tool))
             .collect()
+    }
+
+    #[test]
+    fn a_plan_of_numbers_and_dates_with_no_arithmetic_only_looks_up() {
+        let slots = |kinds: &[FieldKind], formula: &str| Slots {
+            things: vec!["Vela depot".into()],
+            facts: kinds
+                .iter()
+                .enumerate()
+                .map(|(i, k)| fact("Vela depot", &format!("figure {i}"), *k, ""))
+                .collect(),
+            formula: formula.into(),
+        };
+        let lookup = |kinds: &[FieldKind], formula: &str| {
+            super::build(&slots(kinds, formula), "How big is the Vela depot, 3 or 4?")
+                .unwrap()
+                .lookup
+        };
+        use FieldKind::{Boolean, Date, Number, Text};
+        assert!(lookup(&[Number, Date], ""));
+        assert!(lookup(&[Number], "f1"));
+        // Arithmetic asked, a yes/no or text fact, or a formula dropped (7 is not the
+        // question's): the values alone are no answer.
+        assert!(!lookup(&[Number, Number], "f1 + f2"));
+        assert!(!lookup(&[Number, Boolean], ""));
+        assert!(!lookup(&[Number, Text], ""));
+        assert!(!lookup(&[Number], "7 * f1"));
     }
 
     #[test]

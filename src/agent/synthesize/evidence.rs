@@ -50,6 +50,9 @@ pub struct Prepared {
     pub computed: Vec<Computed>,
     /// The answer written from the computed results alone, when they are complete.
     pub template: Option<String>,
+    /// The extracted values as cited sentences, when every one the plan asked for was read
+    /// and nothing was computed: the answer to a plan that only looks values up.
+    pub looked_up: Option<String>,
 }
 
 /// An exact result of a compare or calculate step: a sentence citing the evidence it came
@@ -159,6 +162,7 @@ pub fn prepare(
                             let unit = v
                                 .unit
                                 .as_deref()
+                                .filter(|u| !u.trim().is_empty())
                                 .map(|u| format!(" {u}"))
                                 .unwrap_or_default();
                             let ids: Vec<usize> = f.evidence.into_iter().collect();
@@ -279,12 +283,20 @@ pub fn prepare(
         )
     };
     let template = template(&computed, &stated, &missing);
+    let looked_up = (computed.is_empty() && missing.is_empty() && !stated.is_empty()).then(|| {
+        stated
+            .iter()
+            .map(|(sentence, _)| sentence.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
     Prepared {
         shown,
         evidence_text,
         facts_text,
         computed,
         template,
+        looked_up,
     }
 }
 
@@ -311,6 +323,7 @@ impl Prepared {
             facts_text: String::new(),
             computed: Vec::new(),
             template: None,
+            looked_up: None,
         })
     }
 }

@@ -525,6 +525,7 @@ fn an_answer_from_passages_about_something_else_is_off_subject() {
         facts_text: String::new(),
         computed: Vec::new(),
         template: None,
+        looked_up: None,
     };
     let less = prepared.restricted(&[1, 3], 400).expect("a smaller set");
     assert_eq!(
@@ -597,4 +598,63 @@ fn a_quote_assembled_from_one_table_row_and_its_header_holds() {
     );
     let (text, _) = settle(&quote(&listed[0]), &ev, false, "");
     assert_eq!(text, "It is 9,800 m³/day [1].");
+}
+
+#[test]
+fn values_looked_up_are_an_answer_only_when_all_were_read_and_nothing_computed() {
+    use crate::agent::plan::{Plan, Step, validate};
+    use crate::search::Hit;
+    use crate::tools::step::testing::extracted;
+    let plan = validate(
+        &Plan {
+            steps: vec![
+                Step {
+                    id: "s1".into(),
+                    tool: "search".into(),
+                    args: json!({"query": "Vela depot"}),
+                    depends_on: Vec::new(),
+                },
+                Step {
+                    id: "s2".into(),
+                    tool: "extract".into(),
+                    args: json!({"from": ["s1"], "fields": [
+                        {"name": "floor_area", "type": "number", "unit": "m2", "description": "area"},
+                        {"name": "bays", "type": "number", "unit": "", "description": "bays"}]}),
+                    depends_on: vec!["s1".into()],
+                },
+            ],
+        },
+        8,
+    )
+    .unwrap();
+    let evidence = EvidenceSet::default();
+    let e = evidence.add(&Hit {
+        score: 1.0,
+        source: "sites/vela.md".into(),
+        heading: "Depot".into(),
+        text: "Floor area 2,400 m2 over 12 bays.".into(),
+        title: "Vela depot".into(),
+        chunk_index: 0,
+    });
+    let read = |fields: &[(&str, f64, &str, usize)]| {
+        let outputs = BTreeMap::from([("s2".to_string(), extracted("Vela depot", fields))]);
+        prepare(&plan, &outputs, &evidence, 6, 400)
+    };
+    let both = read(&[("floor_area", 2400.0, "m2", e), ("bays", 12.0, "", e)]);
+    assert_eq!(both.template, None, "nothing was computed");
+    assert_eq!(
+        both.looked_up.as_deref(),
+        Some("Vela depot, floor area: 2400 m2 [1]. Vela depot, bays: 12 [1].")
+    );
+    let mut one = extracted("Vela depot", &[("floor_area", 2400.0, "m2", e)]);
+    if let StepOutput::Extract { facts, .. } = &mut one {
+        facts.push(crate::tools::step::Fact {
+            field: "bays".into(),
+            evidence: None,
+            value: None,
+        });
+    }
+    let outputs = BTreeMap::from([("s2".to_string(), one)]);
+    let one = prepare(&plan, &outputs, &evidence, 6, 400);
+    assert_eq!(one.looked_up, None, "bays were not read");
 }
