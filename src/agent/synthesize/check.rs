@@ -74,7 +74,13 @@ pub fn settle(
             continue;
         }
         let holds = |c: &&Citation| {
-            flat(&c.labelled()).contains(&quote) || table_quote_holds(&q.quote, &c.text)
+            let bare = unlabelled(&q.quote, c);
+            let flat_bare = flat(bare.trim_matches(['"', ' ', '.']));
+            let text = flat(&c.labelled());
+            text.contains(&quote)
+                || (flat_bare.len() >= 3 && text.contains(&flat_bare))
+                || table_quote_holds(&q.quote, &c.text)
+                || table_quote_holds(bare, &c.text)
         };
         let stated = shown
             .get(q.evidence.wrapping_sub(1))
@@ -146,6 +152,19 @@ pub fn settle(
         return (format!("{body} {marks}."), notes);
     }
     (answer.to_string(), notes)
+}
+
+/// `quote` without the label its passage was shown under ("title > heading:"), or the end of
+/// it ("Gate:"), that a model may put before any line it copies, not only before the first
+/// one, where the label stands. The quote as given when it starts with no such label.
+fn unlabelled<'q>(quote: &'q str, c: &Citation) -> &'q str {
+    use crate::tools::extract::flatten;
+    let label = flatten(&format!("{} > {}:", c.title, c.heading));
+    quote
+        .match_indices(':')
+        .map(|(i, _)| i)
+        .rfind(|&i| label.ends_with(&flatten(&quote[..=i])))
+        .map_or(quote, |i| quote[i + 1..].trim_start())
 }
 
 /// Whether `quote` is a table row as a model copies one: cells separated by bars or by ": "

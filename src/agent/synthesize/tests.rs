@@ -408,6 +408,34 @@ fn a_quote_may_begin_with_the_heading_it_was_shown_under() {
     };
     let (text, notes) = settle(&draft, &ev, false, "");
     assert_eq!(text, "It opens at 06:15 [1].", "{notes:?}");
+    // ... or put that heading before a later line, which it does not stand before.
+    ev[0].text = "Weekdays | 06:15\nSaturdays | 08:00".into();
+    for quote in [
+        "t > Quarry depot > Gate: Saturdays | 08:00",
+        "Gate: Saturdays | 08:00",
+    ] {
+        let draft = Draft {
+            quotes: vec![DraftQuote {
+                evidence: 1,
+                quote: quote.into(),
+            }],
+            answer: "On Saturdays it opens at 08:00.".into(),
+        };
+        let (text, notes) = settle(&draft, &ev, false, "");
+        assert_eq!(
+            text, "On Saturdays it opens at 08:00 [1].",
+            "{quote}: {notes:?}"
+        );
+    }
+    // A line the passage does not have is still invented, label or not.
+    let draft = Draft {
+        quotes: vec![DraftQuote {
+            evidence: 1,
+            quote: "Gate: Sundays | 09:00".into(),
+        }],
+        answer: "On Sundays it opens at 09:00.".into(),
+    };
+    assert_eq!(settle(&draft, &ev, false, "").0, NOT_IN_WIKI);
 }
 
 #[test]
