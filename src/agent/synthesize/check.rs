@@ -312,9 +312,21 @@ pub fn invented_figures(answer: &str, shown: &[Citation], given: &str) -> Vec<St
     // A result the answer computed from its figures ("$169 + $89 = $258"), once the
     // arithmetic holds: its operands are figures of the answer too, checked here like any.
     stated.extend(super::arith::results(&quantity::strip_citations(answer)));
+    // A bare figure under 1 is no claim of its own; one with a unit or currency ("$0", "0.4
+    // days") is, and must be stated like any other.
+    let measured: Vec<f64> = quantity::quantities_in(&quantity::without_numbered_names(
+        &quantity::strip_citations(answer),
+    ))
+    .into_iter()
+    .filter(|q| q.unit.is_some())
+    .map(|q| q.value)
+    .collect();
     let mut invented: Vec<String> = Vec::new();
     for x in figures(answer) {
-        let known = x.abs() < 1.0
+        let bare = !measured
+            .iter()
+            .any(|y| quantity::same(x, *y, quantity::EXACT));
+        let known = (bare && x.abs() < 1.0)
             || stated
                 .iter()
                 .any(|y| quantity::same(x.abs(), y.abs(), quantity::ROUNDED));

@@ -475,6 +475,19 @@ fn figures_no_passage_states_are_invented() {
         vet("Each shift has 5 deckhands [2].", &ev, Some(""), &[]),
         Vetted::Invented(vec!["5".into()])
     );
+    // A zero or a fraction with a unit is a claim too; a bare fraction is not.
+    assert_eq!(
+        invented_figures("The depot paid out $0 in refunds [1].", &ev, ""),
+        vec!["0".to_string()]
+    );
+    assert_eq!(
+        invented_figures("Deckhands are paid $0.65 per hour [2].", &ev, ""),
+        vec!["0.65".to_string()]
+    );
+    assert_eq!(
+        invented_figures("About 0.5 of the crew is on shift [2].", &ev, ""),
+        none
+    );
     // With facts the plan read, their figures are given, and arithmetic of the model's own
     // over them is not.
     let given = "A 3-night stay?\n\nFacts computed from the evidence:\n- berth, fee: 250 USD [1]";
