@@ -312,8 +312,15 @@ pub(in crate::tools) fn named_figure(
     let mut found: Vec<(Quantity, &Passage, &str)> = Vec::new();
     for p in passages {
         // The first line's text starts after the heading it carries.
-        let body = p.text.split_once(": ").map_or(p.text.as_str(), |(_, b)| b);
-        for sentence in body.lines().flat_map(|l| l.split(". ")) {
+        let lines = p
+            .text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| match l.split_once(": ") {
+                Some((_, rest)) if i == 0 => rest,
+                _ => l,
+            });
+        for sentence in lines.flat_map(|l| l.split(". ")) {
             if !mentions(thing, sentence) {
                 continue;
             }
@@ -686,6 +693,12 @@ mod tests {
         assert_eq!(read(two, "USD"), None);
         assert_eq!(read(perks, "hours"), None);
         assert_eq!(read("Gym allowance: It is $45 per month.", "USD"), None);
+        // Only the first line carries a heading: a later "Label: value" line is read whole.
+        let later = "Perks > Wellbeing\nGym allowance: $45 per month.";
+        assert_eq!(
+            read(later, "USD"),
+            Some((json!(45.0), Some("USD/month".into())))
+        );
     }
 
     #[tokio::test]
