@@ -45,16 +45,29 @@ pub struct Record {
     pub line: String,
 }
 
+/// Where a passage is from: its first line up to ": " ("Title > Heading").
+pub(crate) fn heading_of(text: &str) -> &str {
+    let first = text.lines().next().unwrap_or_default();
+    first.split(": ").next().unwrap_or(first)
+}
+
+/// Line `i` of a passage as it reads: the first line's text starts after the heading it
+/// carries.
+fn unheaded(i: usize, line: &str) -> &str {
+    match (i, line.split_once(": ")) {
+        (0, Some((_, rest))) => rest,
+        _ => line,
+    }
+}
+
 /// The records of one passage. Its first line is where it is from ("Title > Heading: ...").
 pub fn records_of(index: usize, text: &str) -> Vec<Record> {
     let lines: Vec<&str> = text.lines().collect();
-    let heading = lines
-        .first()
-        .map(|l| {
-            let head = l.split(": ").next().unwrap_or(l);
-            head.trim().trim_end_matches(':').trim().to_string()
-        })
-        .unwrap_or_default();
+    let heading = heading_of(text)
+        .trim()
+        .trim_end_matches(':')
+        .trim()
+        .to_string();
     let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {
@@ -74,11 +87,7 @@ pub fn records_of(index: usize, text: &str) -> Vec<Record> {
                 continue;
             }
         }
-        // The first line's text starts after the heading it carries.
-        let line = match (i, lines[i].split_once(": ")) {
-            (0, Some((_, rest))) => rest,
-            _ => lines[i],
-        };
+        let line = unheaded(i, lines[i]);
         if let Some((label, value)) = labelled(line) {
             out.push(Record {
                 passage: index,
@@ -311,15 +320,7 @@ pub(in crate::tools) fn named_figure(
     }
     let mut found: Vec<(Quantity, &Passage, &str)> = Vec::new();
     for p in passages {
-        // The first line's text starts after the heading it carries.
-        let lines = p
-            .text
-            .lines()
-            .enumerate()
-            .map(|(i, l)| match l.split_once(": ") {
-                Some((_, rest)) if i == 0 => rest,
-                _ => l,
-            });
+        let lines = p.text.lines().enumerate().map(|(i, l)| unheaded(i, l));
         for sentence in lines.flat_map(|l| l.split(". ")) {
             if !mentions(thing, sentence) {
                 continue;

@@ -137,19 +137,21 @@ async fn extract_step(
         values.extend(extraction.values);
         notes.extend(extraction.notes);
         // A number the model read nothing for, that one sentence naming the thing states.
-        let unread: Vec<&FieldSpec> = args
-            .fields
-            .iter()
-            .filter(|f| values.get(&f.name).is_none_or(Option::is_none))
-            .collect();
-        for (f, thing) in unread.into_iter().filter_map(|f| Some((f, about?))) {
-            if let Some(raw) = records::named_figure(&args.passages, f, thing) {
-                notes.push(format!(
-                    "{}: read by code from the one figure a line naming {thing} gives, in {}",
-                    f.name, raw.passage
-                ));
-                let value = super::normalise(f, raw, &mut notes);
-                values.insert(f.name.clone(), Some(value));
+        if let Some(thing) = about {
+            let unread: Vec<&FieldSpec> = args
+                .fields
+                .iter()
+                .filter(|f| values.get(&f.name).is_none_or(Option::is_none))
+                .collect();
+            for f in unread {
+                if let Some(raw) = records::named_figure(&args.passages, f, thing) {
+                    notes.push(format!(
+                        "{}: read by code from the one figure a line naming {thing} gives, in {}",
+                        f.name, raw.passage
+                    ));
+                    let value = super::normalise(f, raw, &mut notes);
+                    values.insert(f.name.clone(), Some(value));
+                }
             }
         }
     }

@@ -175,13 +175,10 @@ pub(in crate::tools) fn check(
 /// heading (its first line up to ": "), or in the header row of the table the quote is a row
 /// of.
 fn named_at(thing: &str, text: &str, quote: &str) -> bool {
-    let lines: Vec<&str> = text.lines().collect();
-    let heading = lines
-        .first()
-        .map_or("", |l| l.split(": ").next().unwrap_or(l));
-    if records::mentions(thing, quote) || records::mentions(thing, heading) {
+    if records::mentions(thing, quote) || records::mentions(thing, records::heading_of(text)) {
         return true;
     }
+    let lines: Vec<&str> = text.lines().collect();
     let quoted = flatten(quote);
     let Some(at) = lines.iter().position(|l| flatten(l).contains(&quoted)) else {
         return false;
