@@ -330,26 +330,35 @@ async fn ask_inner(
                     )
                     .await;
                 problems.extend(more);
-                prose = next_built.as_ref().is_some_and(|b| b.text_facts);
-                lookup = next_built.as_ref().is_some_and(|b| b.lookup);
-                source = if next_source == PlanSource::Fallback {
-                    PlanSource::Fallback
-                } else {
-                    PlanSource::Replanned
-                };
-                valid = next;
-                observer.plan(&valid.to_plan(), source);
-                let mut second = executor::run(&valid, &rt).await;
-                if let Some((step, error)) = &second.failure {
+                if repeats(next_source, &next, &valid) {
+                    // A small planner often writes the same plan again; running it again
+                    // would repeat every model call and fail the same way.
                     notes.push(format!(
-                        "step {step} failed again ({error}); answering from the evidence found"
+                        "step {step} failed and the planner wrote the same plan again; \
+                         answering from the evidence found"
                     ));
+                } else {
+                    prose = next_built.as_ref().is_some_and(|b| b.text_facts);
+                    lookup = next_built.as_ref().is_some_and(|b| b.lookup);
+                    source = if next_source == PlanSource::Fallback {
+                        PlanSource::Fallback
+                    } else {
+                        PlanSource::Replanned
+                    };
+                    valid = next;
+                    observer.plan(&valid.to_plan(), source);
+                    let mut second = executor::run(&valid, &rt).await;
+                    if let Some((step, error)) = &second.failure {
+                        notes.push(format!(
+                            "step {step} failed again ({error}); answering from the evidence found"
+                        ));
+                    }
+                    // Keep the first run's step reports so the trace shows what failed.
+                    let mut reports = run.reports;
+                    reports.append(&mut second.reports);
+                    second.reports = reports;
+                    run = second;
                 }
-                // Keep the first run's step reports so the trace shows what failed.
-                let mut reports = run.reports;
-                reports.append(&mut second.reports);
-                second.reports = reports;
-                run = second;
             }
             (valid, source, problems, run)
         }
@@ -795,6 +804,12 @@ struct Planned {
     written: String,
     /// What the planner's facts became (none for the fallback plan).
     built: Option<slots::Built>,
+}
+
+/// Whether a re-plan is the plan that failed, step for step (its JSON may differ in spacing
+/// or key order); the fallback plan is never a repeat.
+fn repeats(source: PlanSource, next: &ValidPlan, failed: &ValidPlan) -> bool {
+    source != PlanSource::Fallback && next.to_plan() == failed.to_plan()
 }
 
 impl<'a> Planner<'a> {

@@ -239,3 +239,40 @@ async fn a_thing_named_nowhere_gets_a_repair_round() {
     let repair = model.last_message(1);
     assert!(repair.contains("\"s3\" is named nowhere"), "{repair}");
 }
+
+#[tokio::test]
+async fn a_replan_that_writes_the_failed_plan_again_is_a_repeat() {
+    let replan = |text: String| async move {
+        let model = Arc::new(ScriptedModel::new(vec![MockTurn::Text(text)]));
+        let ledger = ledger();
+        let planner = Planner::with_model(
+            model,
+            "scripted",
+            8,
+            Duration::from_secs(5),
+            TODAY.into(),
+            &ledger,
+        );
+        planner
+            .plan(
+                "How heavy is the Orbit 4?",
+                "",
+                "",
+                Some((good_plan(), "s2.weight: not stated".into())),
+            )
+            .await
+    };
+    let (failed, _) = plan_with(vec![MockTurn::Text(good_plan())], Duration::from_secs(5)).await;
+    // The same facts, spaced and ordered differently: the same steps, not run again.
+    let respaced = "{ \"formula\": \"\", \"things\": [\"Orbit 4\"], \"facts\": [{\"unit\": \"g\", \
+                    \"type\": \"number\", \"attribute\": \"weight\", \"thing\": \"Orbit 4\"}] }";
+    let same = replan(respaced.to_string()).await;
+    assert!(repeats(same.source, &same.plan, &failed.plan));
+    // Another attribute is another plan.
+    let other = replan(one_fact("Orbit 4", "mass", "")).await;
+    assert!(!repeats(other.source, &other.plan, &failed.plan));
+    // The fallback plan (the planner gave up) is never a repeat.
+    let gave_up = replan("not json".into()).await;
+    assert_eq!(gave_up.source, PlanSource::Fallback);
+    assert!(!repeats(gave_up.source, &gave_up.plan, &failed.plan));
+}
