@@ -617,6 +617,33 @@ pub fn numbered_names(text: &str) -> Vec<String> {
     names
 }
 
+/// The codes in `text` ("Q1", "SEV2", "IP68", "pg-main-01"): words that start with a letter
+/// and hold a digit, and are no unit ("m3", "km2", "ft3"). Like a numbered name, a code names one
+/// thing; "4s", "3-night" and "10am" start with their number and are figures.
+pub fn codes(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        let w = word.trim_matches(|c: char| !c.is_alphanumeric());
+        let w = w
+            .strip_suffix("'s")
+            .or_else(|| w.strip_suffix("’s"))
+            .unwrap_or(w);
+        // "km2", "ft3": a short unit to a power, known to the unit table or not.
+        let power = w.len() <= 4
+            && (w.ends_with('2') || w.ends_with('3'))
+            && w[..w.len() - 1].chars().all(|c| c.is_ascii_lowercase());
+        let code = w.chars().next().is_some_and(char::is_alphabetic)
+            && w.chars().any(|c| c.is_ascii_digit())
+            && w.chars().count() >= 2
+            && !power
+            && unit(w).is_none();
+        if code && !out.iter().any(|o| o == w) {
+            out.push(w.to_string());
+        }
+    }
+    out
+}
+
 /// `text` with the numbered names replaced by their word alone ("the Model 4 weighs" -> "the
 /// Model weighs"), for reading figures.
 pub fn without_numbered_names(text: &str) -> String {
@@ -847,6 +874,19 @@ mod tests {
         assert_eq!(
             without_numbered_names("The Model 4 weighs 870 g, Model 40 more"),
             "The Model weighs 870 g, Model more"
+        );
+    }
+
+    #[test]
+    fn codes_start_with_a_letter_and_hold_a_digit() {
+        assert_eq!(
+            codes("Did the ERR7 alert fire in Q3 2025 on db-east-02's disk, at 10am?"),
+            vec!["ERR7", "Q3", "db-east-02"]
+        );
+        // Figures that start with their number, plurals of numbered names and units are no
+        // codes.
+        assert!(
+            codes("Two Model 4s for a 3-night stay, 5G, 40 m3, 2 km2, 9 ft3 (1st run)").is_empty()
         );
     }
 

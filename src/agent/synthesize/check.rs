@@ -246,10 +246,17 @@ pub struct Checked {
     pub notes: Vec<String>,
 }
 
-/// The numbered names of the question ("Model 5") that no retrieved passage, title or heading
-/// names: the wiki has nothing on them, so an answer would be about something else.
+/// The numbered names ("Model 5") and codes ("Q3", "ERR7") of the question that no retrieved
+/// passage, title or heading names: the wiki has nothing on them, so an answer would be about
+/// something else (last year's figure for a quarter no page mentions).
 pub fn absent_names(query: &str, evidence: &[Evidence]) -> Vec<String> {
-    quantity::numbered_names(query)
+    let mut names = quantity::numbered_names(query);
+    for code in quantity::codes(query) {
+        if !names.iter().any(|n| quantity::contains_words(n, &code)) {
+            names.push(code);
+        }
+    }
+    names
         .into_iter()
         .filter(|name| {
             !evidence.iter().any(|ev| {

@@ -39,6 +39,13 @@ fn a_question_about_a_name_no_passage_has_is_refused_with_the_pages_nearby() {
         vec!["Orbit 5".to_string(), "Orbit 40".to_string()]
     );
     assert!(absent_names("Can I return it In 4 days?", &found).is_empty());
+    // A code the question names that no passage has: the wiki says nothing about it.
+    assert_eq!(
+        absent_names("How many Orbit 4 did we sell in Q3 2026?", &found),
+        vec!["Q3".to_string()]
+    );
+    let quarter = [ev("Sales", "Orbit 4 sold 900 units in Q3.")];
+    assert!(absent_names("How many Orbit 4 did we sell in Q3 2026?", &quarter).is_empty());
     let mut near = shown(2);
     near[0].title = "Orbit 4 spec".into();
     near[1].title = "Lineup".into();
