@@ -45,15 +45,10 @@ pub struct PlanField {
 impl PlanField {
     pub fn to_spec(&self) -> FieldSpec {
         let unit = self.unit.trim();
-        // Models write "no unit" in several ways: "", "-", "none", "n/a".
-        let none = !unit.chars().any(char::is_alphanumeric)
-            || ["none", "n/a", "na", "null"]
-                .iter()
-                .any(|n| unit.eq_ignore_ascii_case(n));
         FieldSpec {
             name: self.name.clone(),
             kind: self.kind,
-            unit: (!none).then(|| unit.to_string()),
+            unit: (!unit.is_empty()).then(|| unit.to_string()),
             description: self.description.clone(),
         }
     }

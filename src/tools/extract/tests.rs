@@ -324,17 +324,3 @@ async fn bad_args_are_rejected_before_any_model_call() {
     assert!(tool.extract(&a).await.is_err());
     assert!(model.seen.lock().unwrap().is_empty());
 }
-
-#[test]
-fn a_plan_fields_placeholder_unit_is_no_unit() {
-    let field = |unit: &str| PlanField {
-        name: "bays".into(),
-        kind: FieldKind::Number,
-        unit: unit.into(),
-        description: "bays of the Vela 2".into(),
-    };
-    for none in ["", " - ", "none", "N/A", "—"] {
-        assert_eq!(field(none).to_spec().unit, None, "{none:?}");
-    }
-    assert_eq!(field("kg").to_spec().unit.as_deref(), Some("kg"));
-}
