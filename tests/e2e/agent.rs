@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 use skiff::agent::{self, AskRequest, Silent};
-use skiff::config::RemoteModelConfig;
+use skiff::config::{RemoteModelConfig, RouteMode};
 use skiff::eval;
 use skiff::providers::store::Access;
 use skiff::tools::step::StepOutput;
@@ -260,6 +260,46 @@ async fn questions_through_the_remote_path() {
         unanswerable.clone().all(|s| s.correct),
         "an unanswerable question was answered:\n{}",
         log.join("\n")
+    );
+}
+
+/// A planned question that only looks a value up, on the real planner (llama.cpp) and the real
+/// store: code reads the value from its table row and writes the answer as a cited sentence,
+/// with no extractor and no synthesizer call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_planned_lookup_is_answered_by_code() {
+    let data = knowledge_store().lock().await;
+    let (_server, app) = remote_app(data.path()).await;
+    let mut request = AskRequest::new("How much does the Tern 4 weigh?", Access::Groups(vec![]));
+    request.route = Some(RouteMode::Plan);
+    let answer = agent::ask(&app, request, &Silent, CancellationToken::new())
+        .await
+        .unwrap();
+    let trace = serde_json::to_string_pretty(&answer).unwrap();
+    assert!(answer.answered, "{trace}");
+    assert!(has_any(&answer.answer, &["985 g", "985 grams"]), "{trace}");
+    assert!(
+        answer
+            .citations
+            .iter()
+            .any(|c| c.source == "products/tern-4.md"),
+        "{trace}"
+    );
+    let roles: Vec<&str> = answer
+        .ledger
+        .entries
+        .iter()
+        .map(|e| e.role.as_str())
+        .collect();
+    assert!(roles.contains(&"planner"), "{trace}");
+    assert!(!roles.contains(&"extractor"), "{trace}");
+    assert!(!roles.contains(&"synthesizer"), "{trace}");
+    assert!(
+        answer
+            .notes
+            .iter()
+            .any(|n| n.contains("the answer states the values the plan looked up")),
+        "{trace}"
     );
 }
 
