@@ -296,7 +296,7 @@ async fn ask_inner(
         }
         RouteKind::Plan => {
             let planner = Planner::new(app, &ledger).await?;
-            let pages = planner_pages(app, &query, &request.access).await?;
+            let pages = planner_pages(app, &query, &request.access, &evidence).await?;
             observer.status("planning");
             let Planned {
                 plan: mut valid,
@@ -744,7 +744,12 @@ async fn draft_answer(
 }
 
 /// Pages a first search finds for the question, one line each, for the planner's context.
-async fn planner_pages(app: &App, query: &str, access: &Access) -> Result<String, AgentError> {
+async fn planner_pages(
+    app: &App,
+    query: &str,
+    access: &Access,
+    evidence: &EvidenceSet,
+) -> Result<String, AgentError> {
     let hits = search::search(
         app.embedder.as_ref(),
         app.store.as_ref(),
@@ -754,6 +759,12 @@ async fn planner_pages(app: &App, query: &str, access: &Access) -> Result<String
         access.clone(),
     )
     .await?;
+    // What the whole question found counts when its names and codes are looked for: the
+    // plan's own searches ask for things and attributes, and a code that only qualifies the
+    // question ("under plan B2") may be in none of their hits.
+    for h in &hits {
+        evidence.add(h);
+    }
     // The pages in rank order (each as its best hit), with every passage of it the search found.
     let mut pages: Vec<&search::Hit> = Vec::new();
     let mut passages: Vec<Vec<&str>> = Vec::new();
