@@ -634,7 +634,6 @@ pub fn codes(text: &str) -> Vec<String> {
             && w[..w.len() - 1].chars().all(|c| c.is_ascii_lowercase());
         let code = w.chars().next().is_some_and(char::is_alphabetic)
             && w.chars().any(|c| c.is_ascii_digit())
-            && w.chars().count() >= 2
             && !power
             && unit(w).is_none();
         if code && !out.iter().any(|o| o == w) {

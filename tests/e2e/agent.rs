@@ -153,7 +153,7 @@ async fn questions_through_the_remote_path() {
     let (_server, app) = remote_app(data.path()).await;
     let all = eval::load(&knowledge().join("questions.jsonl")).unwrap();
     // Direct questions, one planned comparison (remote planner, local extractor, exact compare)
-    // and two the wiki cannot answer; with SKIFF_TEST_PLANNED=1 also q27 (another planned one,
+    // and three the wiki cannot answer; with SKIFF_TEST_PLANNED=1 also q27 (another planned one,
     // minutes on 2 cores).
     // q49 asks for the days between two dates: date facts and date arithmetic.
     let mut picked = vec![

@@ -250,12 +250,10 @@ pub struct Checked {
 /// passage, title or heading names: the wiki has nothing on them, so an answer would be about
 /// something else (last year's figure for a quarter no page mentions).
 pub fn absent_names(query: &str, evidence: &[Evidence]) -> Vec<String> {
+    // A code is one word with a letter and a digit; a numbered name's words hold only one of
+    // them, so the two lists never overlap.
     let mut names = quantity::numbered_names(query);
-    for code in quantity::codes(query) {
-        if !names.iter().any(|n| quantity::contains_words(n, &code)) {
-            names.push(code);
-        }
-    }
+    names.extend(quantity::codes(query));
     names
         .into_iter()
         .filter(|name| {
