@@ -257,7 +257,10 @@ impl Extractor {
             })?;
         Ok(raw
             .into_iter()
-            .map(|(k, v)| (k, v.and_then(|v| locate(passages, v))))
+            .map(|(k, v)| {
+                let located = v.and_then(|v| locate(passages, &k, v));
+                (k, located)
+            })
             .collect())
     }
 }

@@ -253,10 +253,34 @@ fn a_value_is_quoted_only_from_a_line_with_its_unit_as_a_word() {
         text: "| Config | 14 GB | 00:15 |\nMass: 0 g at rest; flow 12 m³/day".into(),
     }];
     // "g" is not the "g" of "GB": the 0 of "00:15" is no value in grams.
-    let (id, line) = super::verify::value_line(&passages, 0.0, Some("g")).unwrap();
+    let (id, line) = super::verify::value_line(&passages, 0.0, Some("g"), "mass").unwrap();
     assert_eq!((id.as_str(), line.as_str()), ("p1", "Mass: 0 g at rest"));
-    assert!(super::verify::value_line(&passages[..], 14.0, Some("g")).is_none());
-    assert!(super::verify::value_line(&passages, 12.0, Some("m³/day")).is_some());
+    assert!(super::verify::value_line(&passages[..], 14.0, Some("g"), "mass").is_none());
+    assert!(super::verify::value_line(&passages, 12.0, Some("m³/day"), "flow").is_some());
+}
+
+#[test]
+fn a_value_is_quoted_only_from_a_line_about_its_field() {
+    let passages = [Passage {
+        id: "p1".into(),
+        text: "Orbit 7 > Build: rugged shell\n\n| Property | Value |\n|---|---|\n\
+               | Weight | 412 g |\n| Ingress | IP67 |\n\nThe pack lasts 19 hours."
+            .into(),
+    }];
+    // A number in grams given for a water rating is not quoted from the weight row.
+    assert!(super::verify::value_line(&passages, 412.0, Some("g"), "water_dust_rating").is_none());
+    // The row is about the weight by its own words, by its table's header row ("Property |
+    // Value" for a "property value") or by the passage's heading.
+    assert!(super::verify::value_line(&passages, 412.0, Some("g"), "weight").is_some());
+    assert!(super::verify::value_line(&passages, 412.0, Some("g"), "property value").is_some());
+    assert!(super::verify::value_line(&passages, 412.0, Some("g"), "build mass").is_some());
+    // "launched" is about a launch date; words under four letters say nothing.
+    assert!(super::verify::about("launch_date", "It launched on 2 May."));
+    assert!(super::verify::about("per", "anything"));
+    assert!(!super::verify::about(
+        "battery_life",
+        "The box contains a charger."
+    ));
 }
 
 fn tool_with(turns: Vec<&str>) -> (Extractor, Arc<ScriptedModel>) {

@@ -16,13 +16,18 @@ use super::*;
 /// passage that really contains the quote wins. A value whose quote is in no passage keeps
 /// the id it was given (and fails verification), and "none" without a findable quote means
 /// the passages do not state the value.
-pub(super) fn locate(passages: &[Passage], mut v: RawValue) -> Option<RawValue> {
+pub(super) fn locate(passages: &[Passage], field: &str, mut v: RawValue) -> Option<RawValue> {
     let quote = flatten(&v.quote);
+    let flat: Vec<String> = passages.iter().map(|p| flatten(&p.text)).collect();
     let stated = passages
         .iter()
-        .find(|p| p.id == v.passage)
-        .is_some_and(|p| flatten(&p.text).contains(&quote));
-    let holder = passages.iter().find(|p| flatten(&p.text).contains(&quote));
+        .zip(&flat)
+        .any(|(p, f)| p.id == v.passage && f.contains(&quote));
+    let holder = passages
+        .iter()
+        .zip(&flat)
+        .find(|(_, f)| f.contains(&quote))
+        .map(|(p, _)| p);
     if !quote.is_empty()
         && !stated
         && let Some(p) = holder
@@ -31,14 +36,15 @@ pub(super) fn locate(passages: &[Passage], mut v: RawValue) -> Option<RawValue> 
     }
     // The right number with a quote that does not hold it, or with a quote no passage has (a
     // table row put together from the header's cells and the value's, "Tenure | Days per
-    // year | 25 days"): find the passage line that states that number with its unit, and
-    // quote that line instead.
+    // year | 25 days"): find the passage line about the field that states that number with
+    // its unit, and quote that line instead. (The number alone is no proof: a weight in grams
+    // given for a water rating is on the weight row.)
     if let Some(x) = v.value.as_f64()
         && (holder.is_none()
             || !numbers_in(&v.quote)
                 .iter()
                 .any(|q| quantity::same(*q, x, quantity::EXACT)))
-        && let Some((id, line)) = value_line(passages, x, v.unit.as_deref())
+        && let Some((id, line)) = value_line(passages, x, v.unit.as_deref(), field)
     {
         v.passage = id;
         v.quote = line;
@@ -46,11 +52,13 @@ pub(super) fn locate(passages: &[Passage], mut v: RawValue) -> Option<RawValue> 
     (v.passage != NONE).then_some(v)
 }
 
-/// The first passage line (table row or sentence) stating `x` next to its unit.
+/// The first passage line (table row or sentence) stating `x` next to its unit and about
+/// `field` (see [`about`]).
 pub(super) fn value_line(
     passages: &[Passage],
     x: f64,
     unit: Option<&str>,
+    field: &str,
 ) -> Option<(String, String)> {
     let unit = unit?.trim().to_lowercase();
     if unit.is_empty() {
@@ -58,25 +66,76 @@ pub(super) fn value_line(
     }
     let kind = dimension(&unit);
     for p in passages {
-        for line in p.text.split(['\n', ';']).flat_map(|l| l.split(". ")) {
-            let lower = line.to_lowercase();
-            let has_number = numbers_in(line)
-                .iter()
-                .any(|y| quantity::same(x, *y, quantity::EXACT));
-            // The unit as a word of the line ("g" is not in "GB" or "engine"), or a word of
-            // its kind.
-            let has_unit = lower
-                .split(|c: char| !c.is_alphanumeric())
-                .any(|w| w == unit || (kind.is_some() && dimension(w) == kind))
-                || (!unit.chars().all(char::is_alphanumeric) && lower.contains(&unit))
-                || (kind == Some("currency usd") && line.contains('$'));
-            if has_number && has_unit {
-                let line: String = line.trim().chars().take(QUOTE_MAX as usize).collect();
-                return Some((p.id.clone(), line));
+        let rows: Vec<&str> = p.text.lines().collect();
+        for (i, row) in rows.iter().enumerate() {
+            // The passage's first line carries its heading ("Title > Heading: ..."); a table
+            // row is read with its header row.
+            let header = row
+                .trim_start()
+                .starts_with('|')
+                .then(|| table_header(&rows[..i]))
+                .flatten()
+                .unwrap_or("");
+            let context = format!("{}\n{header}", rows.first().copied().unwrap_or(""));
+            for line in row.split(';').flat_map(|l| l.split(". ")) {
+                if !about(field, &format!("{context}\n{line}")) {
+                    continue;
+                }
+                let lower = line.to_lowercase();
+                let has_number = numbers_in(line)
+                    .iter()
+                    .any(|y| quantity::same(x, *y, quantity::EXACT));
+                // The unit as a word of the line ("g" is not in "GB" or "engine"), or a word of
+                // its kind.
+                let has_unit = lower
+                    .split(|c: char| !c.is_alphanumeric())
+                    .any(|w| w == unit || (kind.is_some() && dimension(w) == kind))
+                    || (!unit.chars().all(char::is_alphanumeric) && lower.contains(&unit))
+                    || (kind == Some("currency usd") && line.contains('$'));
+                if has_number && has_unit {
+                    let line: String = line.trim().chars().take(QUOTE_MAX as usize).collect();
+                    return Some((p.id.clone(), line));
+                }
             }
         }
     }
     None
+}
+
+/// The header row of the table whose rows end `above` (the row followed by a separator row).
+fn table_header<'a>(above: &[&'a str]) -> Option<&'a str> {
+    let mut i = above.len();
+    while i > 0 {
+        i -= 1;
+        let row = above[i].trim();
+        if !row.starts_with('|') {
+            return None;
+        }
+        if crate::ingest::chunker::is_separator_row(row) && i > 0 {
+            return Some(above[i - 1]);
+        }
+    }
+    None
+}
+
+/// Whether `text` is about the field named `field` ("water_dust_rating", "battery life"): it
+/// has a word of the name (of four letters or more) or a word sharing its first four letters
+/// ("battery" / "Battery:", "launch date" / "launched"). Shorter words ("per", "of") say
+/// nothing of what a line is about.
+pub(super) fn about(field: &str, text: &str) -> bool {
+    let stem = |w: &str| w.chars().take(4).collect::<String>();
+    let wanted: Vec<String> = field
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 4 && !w.chars().all(|c| c.is_ascii_digit()))
+        .map(|w| stem(&w.to_lowercase()))
+        .collect();
+    if wanted.is_empty() {
+        return true;
+    }
+    text.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 4)
+        .any(|w| wanted.contains(&stem(w)))
 }
 
 /// Lowercases and collapses whitespace and Markdown emphasis, for quote matching.
