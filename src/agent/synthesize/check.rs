@@ -307,11 +307,10 @@ pub fn invented_figures(answer: &str, shown: &[Citation], given: &str) -> Vec<St
     if is_refusal(answer) {
         return Vec::new();
     }
-    let figures = |text: &str| {
-        quantity::numbers_in(&twenty_four_hour(&quantity::without_numbered_names(
-            &quantity::strip_citations(text),
-        )))
-    };
+    // Figures of a text with its citation markers and the numbers of names ("Model 5") left
+    // out, clock times on the 24-hour clock.
+    let plain = |text: &str| quantity::without_numbered_names(&quantity::strip_citations(text));
+    let figures = |text: &str| quantity::numbers_in(&twenty_four_hour(&plain(text)));
     let mut stated: Vec<f64> = shown.iter().flat_map(|c| figures(&c.labelled())).collect();
     stated.extend(figures(given));
     // A result the answer computed from its figures ("$169 + $89 = $258"), once the
@@ -319,15 +318,14 @@ pub fn invented_figures(answer: &str, shown: &[Citation], given: &str) -> Vec<St
     stated.extend(super::arith::results(&quantity::strip_citations(answer)));
     // A bare figure under 1 is no claim of its own; one with a unit or currency ("$0", "0.4
     // days") is, and must be stated like any other.
-    let measured: Vec<f64> = quantity::quantities_in(&quantity::without_numbered_names(
-        &quantity::strip_citations(answer),
-    ))
-    .into_iter()
-    .filter(|q| q.unit.is_some())
-    .map(|q| q.value)
-    .collect();
+    let answer_plain = plain(answer);
+    let measured: Vec<f64> = quantity::quantities_in(&answer_plain)
+        .into_iter()
+        .filter(|q| q.unit.is_some())
+        .map(|q| q.value)
+        .collect();
     let mut invented: Vec<String> = Vec::new();
-    for x in figures(answer) {
+    for x in quantity::numbers_in(&twenty_four_hour(&answer_plain)) {
         let bare = !measured
             .iter()
             .any(|y| quantity::same(x, *y, quantity::EXACT));
