@@ -68,19 +68,7 @@ pub(super) fn value_line(
     for p in passages {
         let rows: Vec<&str> = p.text.lines().collect();
         for (i, row) in rows.iter().enumerate() {
-            // The passage's first line carries its heading ("Title > Heading: ..."); a table
-            // row is read with its header row.
-            let header = row
-                .trim_start()
-                .starts_with('|')
-                .then(|| table_header(&rows[..i]))
-                .flatten()
-                .unwrap_or("");
-            let context = format!("{}\n{header}", rows.first().copied().unwrap_or(""));
             for line in row.split(';').flat_map(|l| l.split(". ")) {
-                if !about(field, &format!("{context}\n{line}")) {
-                    continue;
-                }
                 let lower = line.to_lowercase();
                 let has_number = numbers_in(line)
                     .iter()
@@ -92,7 +80,19 @@ pub(super) fn value_line(
                     .any(|w| w == unit || (kind.is_some() && dimension(w) == kind))
                     || (!unit.chars().all(char::is_alphanumeric) && lower.contains(&unit))
                     || (kind == Some("currency usd") && line.contains('$'));
-                if has_number && has_unit {
+                if !(has_number && has_unit) {
+                    continue;
+                }
+                // The passage's first line carries its heading ("Title > Heading: ..."); a
+                // table row is read with its header row.
+                let header = row
+                    .trim_start()
+                    .starts_with('|')
+                    .then(|| table_header(&rows[..i]))
+                    .flatten()
+                    .unwrap_or("");
+                let heading = rows.first().copied().unwrap_or("");
+                if about(field, &format!("{heading}\n{header}\n{line}")) {
                     let line: String = line.trim().chars().take(QUOTE_MAX as usize).collect();
                     return Some((p.id.clone(), line));
                 }
