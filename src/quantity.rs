@@ -597,7 +597,10 @@ pub fn numbered_names(text: &str) -> Vec<String> {
         let proper = name.chars().next().is_some_and(char::is_uppercase)
             && name.chars().skip(1).all(char::is_lowercase)
             && name.chars().count() >= 2;
-        let number = number.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        // "Below 45%," is a figure: a sign stuck to the number is its unit (punctuation is not).
+        let number = number.trim_end_matches([
+            '.', ',', ';', ':', '?', '!', ')', ']', '*', '_', '"', '\'', '’',
+        ]);
         let number = number.strip_suffix('s').unwrap_or(number);
         let numbered =
             !number.is_empty() && number.len() <= 3 && number.chars().all(|c| c.is_ascii_digit());
@@ -637,6 +640,34 @@ pub fn codes(text: &str) -> Vec<String> {
             && !power
             && unit(w).is_none();
         if code && !out.iter().any(|o| o == w) {
+            out.push(w.to_string());
+        }
+    }
+    out
+}
+
+/// The calendar years `text` names ("in 2027", "the 2022 ban"): words of four digits from
+/// 1900 to 2199 that no unit follows ("2048 MB" is a size, "1950 m" a height). Like a code, a
+/// year the question names picks out what it is about: a figure for another year is no answer.
+pub fn years(text: &str) -> Vec<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out: Vec<String> = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        let w = word.trim_matches(|c: char| !c.is_alphanumeric());
+        let w = w
+            .strip_suffix("'s")
+            .or_else(|| w.strip_suffix("’s"))
+            .unwrap_or(w);
+        let year = w.len() == 4
+            && w.chars().all(|c| c.is_ascii_digit())
+            && w.parse::<u32>().is_ok_and(|y| (1900..2200).contains(&y));
+        // A unit right after the number ("2000 USD"), unless the number ends a clause.
+        let unit_after = !word.ends_with([',', '.', '?', '!', ';', ':'])
+            && words
+                .get(i + 1)
+                .map(|n| n.trim_matches(|c: char| !c.is_alphanumeric()))
+                .is_some_and(|n| unit(n).is_some());
+        if year && !unit_after && !out.iter().any(|o| o == w) {
             out.push(w.to_string());
         }
     }
@@ -863,7 +894,7 @@ mod tests {
     #[test]
     fn numbered_names_are_not_figures() {
         assert_eq!(
-            numbered_names("The Model 4 beats the Model 3s; In 4 days; Gen 12."),
+            numbered_names("The Model 4 beats the Model 3s; In 4 days; Gen 12. Below 45%, Up 9°"),
             vec![
                 "Model 4".to_string(),
                 "Model 3".to_string(),
@@ -887,6 +918,17 @@ mod tests {
         assert!(
             codes("Two Model 4s for a 3-night stay, 5G, 40 m3, 2 km2, 9 ft3 (1st run)").is_empty()
         );
+    }
+
+    #[test]
+    fn years_are_four_digit_words_no_unit_follows() {
+        assert_eq!(
+            years(
+                "Was the 2022 ban longer than in 2025? And in 2027's plan, 2048 MB, 1950 m, 12345?"
+            ),
+            vec!["2022", "2025", "2027"]
+        );
+        assert!(years("Shipped 1899 units, priced 2000 USD; 2300 is no year.").is_empty());
     }
 
     #[test]

@@ -445,9 +445,24 @@ async fn ask_inner(
         }
         match vetted {
             synthesize::Vetted::Supported => {
-                let (with_spans, more) = synthesize::arith::with_date_spans(&text);
-                notes.extend(more);
-                text = with_spans;
+                // A year the question names must be named where the answer's figures are
+                // stated: a tariff for 2026 is no answer about 2027.
+                let other = if unverified {
+                    synthesize::years_not_stated_with(&text, &query, &shown)
+                } else {
+                    Vec::new()
+                };
+                if other.is_empty() {
+                    let (with_spans, more) = synthesize::arith::with_date_spans(&text);
+                    notes.extend(more);
+                    text = with_spans;
+                } else {
+                    notes.push(format!(
+                        "no passage stating the drafted answer's figures mentions {}; not answered",
+                        other.join(" or ")
+                    ));
+                    text = synthesize::no_figures_for(&other, &shown);
+                }
             }
             synthesize::Vetted::Invented(figures) => {
                 notes.push(format!(

@@ -97,6 +97,12 @@ pub fn settle(
                 "a quote given for [{}] is from the conversation, not the evidence; not counted",
                 q.evidence
             )),
+            // Lines of the evidence run together or cut short (a table row glued to the
+            // fragment before it): no quote, but no invention either.
+            None if copied_in_part(&q.quote, shown) => notes.push(format!(
+                "a quote given for [{}] joins or cuts lines of the evidence; not counted",
+                q.evidence
+            )),
             // The note does not repeat the quote: model text that is in no passage may be
             // injected or invented, and notes are shown to the user.
             None => {
@@ -207,6 +213,44 @@ fn table_quote_holds(quote: &str, passage: &str) -> bool {
 /// Whether `answer` (not a refusal) gives figures and each is stated by some passage. The
 /// number of a name ("Orbit 3") is not a figure, and the name must be in the evidence: a figure
 /// of the Orbit 4 cannot answer for a Orbit 5 the wiki never mentions.
+/// Whether `quote` is the evidence's own words run together or cut short: at least four in
+/// five of its three-word runs are in a passage shown (as written, or its table rows as the
+/// model was shown them, "header: cell | header: cell"). A quote of fewer than six words must
+/// be found whole.
+fn copied_in_part(quote: &str, shown: &[Citation]) -> bool {
+    let plain = |s: &str| crate::tools::extract::flatten(&s.replace('|', " "));
+    let words: Vec<String> = plain(quote)
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.len() < 6 {
+        return false;
+    }
+    let texts: Vec<String> = shown
+        .iter()
+        .map(|c| {
+            let shown_as = super::focus::lines_of(&c.text).join(" ");
+            let all = plain(&format!("{} {} {shown_as}", c.labelled(), c.heading));
+            let words: Vec<&str> = all
+                .split_whitespace()
+                .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+                .filter(|w| !w.is_empty())
+                .collect();
+            format!(" {} ", words.join(" "))
+        })
+        .collect();
+    let runs: Vec<String> = words
+        .windows(3)
+        .map(|w| format!(" {} ", w.join(" ")))
+        .collect();
+    let found = runs
+        .iter()
+        .filter(|r| texts.iter().any(|t| t.contains(r.as_str())))
+        .count();
+    found * 5 >= runs.len() * 4
+}
+
 pub(super) fn figures_all_stated(answer: &str, shown: &[Citation]) -> bool {
     if answer.is_empty() || is_refusal(answer) {
         return false;
@@ -246,14 +290,16 @@ pub struct Checked {
     pub notes: Vec<String>,
 }
 
-/// The numbered names ("Model 5") and codes ("Q3", "ERR7") of the question that no retrieved
-/// passage, title or heading names: the wiki has nothing on them, so an answer would be about
-/// something else (last year's figure for a quarter no page mentions).
+/// The numbered names ("Model 5"), codes ("Q3", "ERR7") and years ("in 2027") of the question
+/// that no retrieved passage, title or heading names: the wiki has nothing on them, so an
+/// answer would be about something else (last year's figure for a quarter or a year no page
+/// mentions).
 pub fn absent_names(query: &str, evidence: &[Evidence]) -> Vec<String> {
     // A code is one word with a letter and a digit; a numbered name's words hold only one of
     // them, so the two lists never overlap.
     let mut names = quantity::numbered_names(query);
     names.extend(quantity::codes(query));
+    names.extend(quantity::years(query));
     names
         .into_iter()
         .filter(|name| {
@@ -272,6 +318,63 @@ pub fn names_not_found(absent: &[String], shown: &[Citation]) -> String {
     format!(
         "The wiki does not say: no page found mentions {}.{}",
         absent.join(" or "),
+        nearest_pages(shown)
+    )
+}
+
+/// The years of `query` for which the answer's figures are stated only by passages dated to
+/// other years: every passage stating a figure of `answer` mentions a year (in its text,
+/// title, heading or page path), and none mentions this one. A tariff page for 2026 is no
+/// answer about 2027; a weekly stipend on an undated page answers a question about any year.
+/// Empty when the answer states no figure of its own (the question's numbers are not its
+/// figures).
+pub fn years_not_stated_with(answer: &str, query: &str, shown: &[Citation]) -> Vec<String> {
+    let years = quantity::years(query);
+    if years.is_empty() {
+        return Vec::new();
+    }
+    let given = quantity::numbers_in(query);
+    let plain = quantity::without_numbered_names(&quantity::strip_citations(answer));
+    let figures: Vec<f64> = quantity::numbers_in(&plain)
+        .into_iter()
+        .filter(|x| {
+            !given
+                .iter()
+                .any(|g| quantity::same(*x, *g, quantity::EXACT))
+        })
+        .collect();
+    let stating: Vec<&Citation> = shown
+        .iter()
+        .filter(|c| {
+            let stated = quantity::numbers_in(&c.labelled());
+            figures.iter().any(|x| {
+                stated
+                    .iter()
+                    .any(|y| quantity::same(*x, *y, quantity::ROUNDED))
+            })
+        })
+        .collect();
+    if stating.is_empty() {
+        return Vec::new();
+    }
+    let dated = |c: &Citation| {
+        !quantity::years(&c.labelled()).is_empty()
+            || !quantity::years(&c.source.replace(|ch: char| !ch.is_alphanumeric(), " ")).is_empty()
+    };
+    if !stating.iter().all(|c| dated(c)) {
+        return Vec::new();
+    }
+    years
+        .into_iter()
+        .filter(|y| !stating.iter().any(|c| names(c, y)))
+        .collect()
+}
+
+/// The refusal for an answer whose figures are for other years than the question's.
+pub fn no_figures_for(years: &[String], shown: &[Citation]) -> String {
+    format!(
+        "The wiki does not say: no passage found gives figures for {}.{}",
+        years.join(" or "),
         nearest_pages(shown)
     )
 }

@@ -16,6 +16,11 @@ use super::evidence::Citation;
 /// The candidate lines of a passage: its sentences and bullets, and each table row written
 /// as "header: cell | header: cell" (a row whose header is not in the passage as it is).
 pub fn lines_of(text: &str) -> Vec<String> {
+    labelled_lines(text).into_iter().map(|l| l.0).collect()
+}
+
+/// `lines_of`, each table row with its first cell (what the row is about: "A", "Orla Tarn").
+fn labelled_lines(text: &str) -> Vec<(String, Option<String>)> {
     let rows: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     let mut header: Option<Vec<String>> = None;
@@ -39,7 +44,7 @@ pub fn lines_of(text: &str) -> Vec<String> {
                 _ => values.join(" | "),
             };
             if values.iter().any(|v| !v.is_empty()) {
-                out.push(line);
+                out.push((line, values.first().cloned()));
             }
         } else {
             header = None;
@@ -47,7 +52,7 @@ pub fn lines_of(text: &str) -> Vec<String> {
                 let s = s.trim();
                 // Headings and fragments ("## Wi-Fi", "Notes:") say nothing on their own.
                 if s.split_whitespace().count() >= 3 {
-                    out.push(s.to_string());
+                    out.push((s.to_string(), None));
                 }
             }
         }
@@ -70,10 +75,11 @@ pub async fn cut_to_lines(
     if per == 0 || shown.is_empty() {
         return None;
     }
-    let lines: Vec<Vec<String>> = shown.iter().map(|c| lines_of(&c.text)).collect();
+    let lines: Vec<Vec<(String, Option<String>)>> =
+        shown.iter().map(|c| labelled_lines(&c.text)).collect();
     let mut texts = vec![question.to_string()];
     for (c, ls) in shown.iter().zip(&lines) {
-        texts.extend(ls.iter().map(|l| format!("{}: {l}", c.heading)));
+        texts.extend(ls.iter().map(|(l, _)| format!("{}: {l}", c.heading)));
     }
     let vectors = match embedder.embed(texts).await {
         Ok(v) => v,
@@ -87,18 +93,41 @@ pub async fn cut_to_lines(
     for (c, ls) in shown.iter().zip(&lines) {
         let (mine, after) = rest.split_at(ls.len().min(rest.len()));
         rest = after;
+        // A row the question names by its first cell ("priority A", "at Orla Tarn") is what
+        // the question is about, however far its other cells pull its meaning: up to half
+        // the lines go to such rows, closest first.
+        let named = |i: usize| ls[i].1.as_deref().is_some_and(|l| names_label(question, l));
         let mut ranked: Vec<(usize, f32)> = mine
             .iter()
             .enumerate()
             .map(|(i, v)| (i, cosine(q, v)))
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-        ranked.truncate(per);
+        let (first, rest): (Vec<_>, Vec<_>) = ranked.into_iter().partition(|r| named(r.0));
+        let mut ranked: Vec<(usize, f32)> = first.into_iter().take(per.div_ceil(2)).collect();
+        let room = per.saturating_sub(ranked.len());
+        ranked.extend(rest.into_iter().take(room));
         ranked.sort_by_key(|r| r.0);
-        let kept: Vec<&str> = ranked.iter().map(|r| ls[r.0].as_str()).collect();
+        let kept: Vec<&str> = ranked.iter().map(|r| ls[r.0].0.as_str()).collect();
         out.push_str(&c.line_of(&kept.join("\n")));
     }
     Some(out)
+}
+
+/// Whether `question` names a table row's first cell `label`: a label of one or two characters
+/// ("A", "B2") as a word written the same way, a longer one as words in any case ("Orla
+/// Tarn"). A label of digits alone is a figure, not a name.
+fn names_label(question: &str, label: &str) -> bool {
+    let label = label.trim_matches(|c: char| !c.is_alphanumeric());
+    if label.is_empty() || label.chars().all(|c| !c.is_alphabetic()) {
+        return false;
+    }
+    if label.chars().count() <= 2 {
+        return question
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w == label);
+    }
+    crate::quantity::contains_words(question, label)
 }
 
 #[cfg(test)]
@@ -121,6 +150,33 @@ mod tests {
                 "- Parking is free for staff cars.",
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_row_the_question_names_by_its_first_cell_is_kept() {
+        let shown = [Citation {
+            n: 1,
+            source: "p1.md".into(),
+            heading: "Response".into(),
+            title: "Leaks".into(),
+            text: "Crews on site may ask for a higher grade.\n\n\
+                   | Grade | When | Crew on site within |\n|---|---|---|\n\
+                   | A | Hospital supply or trunk main at risk | 45 minutes |\n\
+                   | B | Running water on a road | 3 hours |\n\
+                   | C | Small leak, crew on site next day | 2 days |"
+                .into(),
+        }];
+        let embedder = crate::providers::embed::WordBag;
+        let question = "For a grade A leak, how quickly must a crew be on site?";
+        let text = cut_to_lines(question, &shown, 2, &embedder)
+            .await
+            .unwrap_or_default();
+        assert!(text.contains("Grade: A | When: Hospital supply"), "{text}");
+        // Names are matched as written for one or two characters, in any case when longer.
+        assert!(names_label("the Grade A row", "A"));
+        assert!(!names_label("a leak at a hospital", "A"));
+        assert!(names_label("is orla tarn full?", "Orla Tarn"));
+        assert!(!names_label("pump 2 is off", "2"));
     }
 
     #[test]

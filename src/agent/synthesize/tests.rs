@@ -42,10 +42,15 @@ fn a_question_about_a_name_no_passage_has_is_refused_with_the_pages_nearby() {
     // A code the question names that no passage has: the wiki says nothing about it.
     assert_eq!(
         absent_names("How many Orbit 4 did we sell in Q3 2026?", &found),
-        vec!["Q3".to_string()]
+        vec!["Q3".to_string(), "2026".to_string()]
     );
-    let quarter = [ev("Sales", "Orbit 4 sold 900 units in Q3.")];
+    let quarter = [ev("Sales", "Orbit 4 sold 900 units in Q3 2026.")];
     assert!(absent_names("How many Orbit 4 did we sell in Q3 2026?", &quarter).is_empty());
+    // A year no passage mentions: the figures found are for other years.
+    assert_eq!(
+        absent_names("What will the Orbit 4 cost in 2028?", &quarter),
+        vec!["2028".to_string()]
+    );
     let mut near = shown(2);
     near[0].title = "Orbit 4 spec".into();
     near[1].title = "Lineup".into();
@@ -314,6 +319,19 @@ fn drafts_are_settled_against_the_evidence() {
         notes[0].contains("[1]") && !notes[0].contains("TCP 443"),
         "{notes:?}"
     );
+    // Two sentences run together and cut short: no quote, but no invention either, so an
+    // answer whose figures the evidence states stands.
+    let mut lakes = shown(1);
+    lakes[0].text =
+        "Levels are read monthly at the dam. Orla Tarn holds 6,100 ML. Vela Mere holds 3,900 ML."
+            .into();
+    let glued = |answer: &str| draft(vec![(1, "read monthly at the dam Orla Tarn holds")], answer);
+    let (text, notes) = settle(&glued("Orla Tarn holds 6,100 ML."), &lakes, false, "");
+    assert_eq!(text, "Orla Tarn holds 6,100 ML.");
+    assert!(notes[0].contains("joins or cuts"), "{notes:?}");
+    // ... and one whose figure it does not state is not answered.
+    let (text, _) = settle(&glued("Orla Tarn holds 6,400 ML."), &lakes, false, "");
+    assert_eq!(text, NOT_IN_WIKI);
     // A refusal stays one, whatever was quoted: a verified quote from a nearby passage
     // never turns it into an answer.
     let (text, _) = settle(
@@ -705,4 +723,46 @@ fn values_looked_up_are_an_answer_only_when_all_were_read_and_nothing_computed()
     let outputs = BTreeMap::from([("s2".to_string(), one)]);
     let one = prepare(&plan, &outputs, &evidence, 6, 400);
     assert_eq!(one.looked_up, None, "bays were not read");
+}
+
+#[test]
+fn a_percentage_after_a_capitalised_word_is_a_figure_the_passage_states() {
+    // "Below 45%" in a table cell is a figure, not a name like "Model 45".
+    let c = Citation {
+        n: 1,
+        source: "p.html".into(),
+        heading: "Alert levels".into(),
+        title: "Irrigation rules".into(),
+        text: "| Level | Trigger | Action |\n| --- | --- | --- |\n| 1 | Above 70% | Notices. |\n\
+               | 2 | Below 45% | Sprinklers banned. |"
+            .into(),
+    };
+    let question = "At what storage level are sprinklers banned?";
+    let answer = "Sprinklers are banned below 45% [1].";
+    assert!(invented_figures(answer, &[c], question).is_empty());
+}
+
+#[test]
+fn figures_for_another_year_do_not_answer_a_question_about_a_year() {
+    let mut ev = shown(3);
+    ev[0].text = "Ferry fares 2026: €1.87 per trip.".into();
+    ev[1].text = "The pier project completes in March 2027.".into();
+    ev[2].text = "Ferry fares 2027: €1.95 per trip. Crew stipend: $400 per week.".into();
+    let asked = "What will the ferry fare be in 2027?";
+    assert_eq!(
+        years_not_stated_with("The fare will be €1.87 in 2027 [1].", asked, &ev[..2]),
+        vec!["2027".to_string()]
+    );
+    assert!(years_not_stated_with("The fare will be €1.95 [3].", asked, &ev).is_empty());
+    // One passage stating a figure and naming the year is enough, and so is one that names
+    // no year at all (a standing rule); an answer with no figure of its own is not checked.
+    assert!(years_not_stated_with("$400 a week [3], and €1.87 [1].", asked, &ev).is_empty());
+    let mut undated = shown(2);
+    undated[0].text = "Crew stipend: $400 per week.".into();
+    undated[1].text = "Ferry fares 2026: €1.87 per trip.".into();
+    assert!(years_not_stated_with("The stipend is $400 a week [1].", asked, &undated).is_empty());
+    assert!(years_not_stated_with("Ask the harbour office.", asked, &ev).is_empty());
+    let text = no_figures_for(&["2027".into()], &ev[..1]);
+    assert!(text.starts_with("The wiki does not say: no passage found gives figures for 2027."));
+    assert!(!check(&text, &ev).answered);
 }
