@@ -231,7 +231,7 @@ fn copied_in_part(quote: &str, shown: &[Citation]) -> bool {
         .iter()
         .map(|c| {
             let shown_as = super::focus::lines_of(&c.text).join(" ");
-            let all = plain(&format!("{} {} {shown_as}", c.labelled(), c.heading));
+            let all = plain(&format!("{} {shown_as}", c.labelled()));
             let words: Vec<&str> = all
                 .split_whitespace()
                 .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
