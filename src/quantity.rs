@@ -599,7 +599,7 @@ pub fn numbered_names(text: &str) -> Vec<String> {
             && name.chars().count() >= 2;
         // "Below 45%," is a figure: a sign stuck to the number is its unit (punctuation is not).
         let number = number.trim_end_matches([
-            '.', ',', ';', ':', '?', '!', ')', ']', '*', '_', '"', '\'', '’',
+            '.', ',', ';', ':', '?', '!', ')', ']', '*', '_', '"', '\'', '’', '”', '»',
         ]);
         let number = number.strip_suffix('s').unwrap_or(number);
         let numbered =
@@ -900,6 +900,10 @@ mod tests {
                 "Model 3".to_string(),
                 "Gen 12".to_string()
             ]
+        );
+        assert_eq!(
+            numbered_names("Ask for “the Model 7”."),
+            vec!["Model 7".to_string()]
         );
         assert_eq!(
             without_numbered_names("The Model 4 weighs 870 g, Model 40 more"),
