@@ -210,20 +210,20 @@ fn table_quote_holds(quote: &str, passage: &str) -> bool {
         })
 }
 
-/// Whether `answer` (not a refusal) gives figures and each is stated by some passage. The
-/// number of a name ("Orbit 3") is not a figure, and the name must be in the evidence: a figure
-/// of the Orbit 4 cannot answer for a Orbit 5 the wiki never mentions.
 /// Whether `quote` is the evidence's own words run together or cut short: at least four in
 /// five of its three-word runs are in a passage shown (as written, or its table rows as the
 /// model was shown them, "header: cell | header: cell"). A quote of fewer than six words must
 /// be found whole.
 fn copied_in_part(quote: &str, shown: &[Citation]) -> bool {
-    let plain = |s: &str| crate::tools::extract::flatten(&s.replace('|', " "));
-    let words: Vec<String> = plain(quote)
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
-        .filter(|w| !w.is_empty())
-        .collect();
+    // The words of a text as compared: emphasis, table bars and punctuation around words gone.
+    let words_of = |s: &str| -> Vec<String> {
+        crate::tools::extract::flatten(&s.replace('|', " "))
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_string())
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let words = words_of(quote);
     if words.len() < 6 {
         return false;
     }
@@ -231,13 +231,10 @@ fn copied_in_part(quote: &str, shown: &[Citation]) -> bool {
         .iter()
         .map(|c| {
             let shown_as = super::focus::lines_of(&c.text).join(" ");
-            let all = plain(&format!("{} {shown_as}", c.labelled()));
-            let words: Vec<&str> = all
-                .split_whitespace()
-                .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
-                .filter(|w| !w.is_empty())
-                .collect();
-            format!(" {} ", words.join(" "))
+            format!(
+                " {} ",
+                words_of(&format!("{} {shown_as}", c.labelled())).join(" ")
+            )
         })
         .collect();
     let runs: Vec<String> = words
@@ -251,6 +248,9 @@ fn copied_in_part(quote: &str, shown: &[Citation]) -> bool {
     found * 5 >= runs.len() * 4
 }
 
+/// Whether `answer` (not a refusal) gives figures and each is stated by some passage. The
+/// number of a name ("Orbit 3") is not a figure, and the name must be in the evidence: a figure
+/// of the Orbit 4 cannot answer for a Orbit 5 the wiki never mentions.
 pub(super) fn figures_all_stated(answer: &str, shown: &[Citation]) -> bool {
     if answer.is_empty() || is_refusal(answer) {
         return false;
