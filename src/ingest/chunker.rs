@@ -95,23 +95,54 @@ pub fn chunk_document(
     chunks
 }
 
-/// The last whole words of `text` that fit in `max` tokens, prefixed with an ellipsis.
+/// The end of `text` that fits in `max` tokens, prefixed with an ellipsis: its last whole
+/// lines, then as many last words of the line before as still fit, unless that line is a
+/// table row. A row cut at a word boundary loses its first cells, the ones that say what the
+/// row is about ("… HIL racks | Each rack holds 4 …" without "6"), and such a fragment reads
+/// as a short, dense passage that search ranks above the whole table.
 fn tail_tokens(text: &str, max: usize, tokens: &dyn TokenCounter) -> Option<(String, usize)> {
     if max == 0 {
         return None;
     }
-    let words: Vec<&str> = text.split_whitespace().collect();
     let mut used = 1; // the ellipsis
-    let mut start = words.len();
-    while start > 0 {
-        let n = tokens.count(words[start - 1]);
-        if used + n > max {
-            break;
+    let mut lines: Vec<String> = Vec::new();
+    let mut cut = false;
+    for line in text.lines().rev() {
+        let n = tokens.count(line);
+        if used + n <= max {
+            used += n;
+            lines.push(line.to_string());
+            continue;
         }
-        used += n;
-        start -= 1;
+        if !line.trim_start().starts_with('|') {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let mut start = words.len();
+            while start > 0 {
+                let n = tokens.count(words[start - 1]);
+                if used + n > max {
+                    break;
+                }
+                used += n;
+                start -= 1;
+            }
+            if start < words.len() {
+                lines.push(words[start..].join(" "));
+                cut = true;
+            }
+        }
+        break;
     }
-    (start < words.len()).then(|| (format!("… {}", words[start..].join(" ")), used))
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    if lines.iter().all(|l| l.trim().is_empty()) {
+        return None;
+    }
+    lines.reverse();
+    // A cut line continues after the ellipsis; whole lines start on a line of their own, so
+    // a table row still starts with its "|".
+    let joiner = if cut { " " } else { "\n" };
+    Some((format!("…{joiner}{}", lines.join("\n")), used))
 }
 
 /// Splits an oversized table into row groups, each under the header rows.
@@ -351,6 +382,30 @@ mod tests {
         let d = doc(vec![(BlockKind::Prose, &prose), (BlockKind::Table, table)]);
         let c = chunk_document(&d, limits(40, 0), &Words);
         assert!(c.iter().any(|c| c.text.contains(table)), "{c:?}");
+    }
+
+    #[test]
+    fn an_overlap_never_starts_inside_a_table_row() {
+        let prose = words(30, "p");
+        let long = "| pool | machines | spec |\n|---|---|---|\n| mac | 12 minis | M2 Pro |\n\
+                    | hil | 6 racks | each rack holds 4 and 2 tablets |";
+        let d = doc(vec![(BlockKind::Table, long), (BlockKind::Prose, &prose)]);
+        let c = chunk_document(&d, limits(40, 8), &Words);
+        assert!(c.len() > 1, "{c:?}");
+        // The row is too long to repeat whole, and a piece of it ("4 and 2 tablets |") would
+        // lose what it is about: the next chunk starts with the prose.
+        for chunk in &c {
+            if chunk.text.contains("tablets") {
+                assert!(chunk.text.contains("| hil | 6 racks |"), "{}", chunk.text);
+            }
+        }
+        assert!(c[1].text.starts_with("p0"), "{}", c[1].text);
+        // A row that fits is repeated whole, on a line of its own.
+        let short = "| pool | machines |\n|---|---|\n| mac | 12 |\n| hil | 6 |";
+        let prose = words(24, "p");
+        let d = doc(vec![(BlockKind::Table, short), (BlockKind::Prose, &prose)]);
+        let c = chunk_document(&d, limits(40, 8), &Words);
+        assert!(c[1].text.starts_with("…\n| hil | 6 |\n"), "{}", c[1].text);
     }
 
     #[test]
