@@ -97,10 +97,7 @@ impl App {
     }
 
     pub fn chunk_limits(&self) -> ChunkLimits {
-        ChunkLimits {
-            max_tokens: self.config.ingest.chunk_tokens,
-            overlap_tokens: self.config.ingest.overlap_tokens,
-        }
+        chunk_limits(&self.config)
     }
 
     /// Syncs one wiki folder (canonical path) into the store: plan against what the store
@@ -114,9 +111,11 @@ impl App {
         let existing = self.store.sources(&root.display().to_string()).await?;
         let max = self.config.ingest.max_file_bytes;
         let scan_root = root.to_path_buf();
-        let plan = tokio::task::spawn_blocking(move || sync::plan(&scan_root, existing, max))
-            .await
-            .map_err(|e| IngestError::Worker(e.to_string()))??;
+        let recipe = self.chunk_limits().recipe();
+        let plan =
+            tokio::task::spawn_blocking(move || sync::plan(&scan_root, existing, max, &recipe))
+                .await
+                .map_err(|e| IngestError::Worker(e.to_string()))??;
         let indexer = Indexer {
             embedder: self.embedder.as_ref(),
             store: self.store.as_ref(),
@@ -163,6 +162,14 @@ pub fn store_location(config: &Config) -> String {
             config.store.qdrant.url,
             qdrant_collection(config)
         ),
+    }
+}
+
+/// How `config` chunks files (`ingest.chunk_tokens`, `ingest.overlap_tokens`).
+pub fn chunk_limits(config: &Config) -> ChunkLimits {
+    ChunkLimits {
+        max_tokens: config.ingest.chunk_tokens,
+        overlap_tokens: config.ingest.overlap_tokens,
     }
 }
 

@@ -46,7 +46,8 @@ pub async fn run(args: Args, config: Config, shutdown: CancellationToken) -> Res
                 Some(s) => s.sources(&root.display().to_string()).await?,
                 None => Default::default(),
             };
-            let plan = sync::plan(root, existing, config.ingest.max_file_bytes)?;
+            let recipe = app::chunk_limits(&config).recipe();
+            let plan = sync::plan(root, existing, config.ingest.max_file_bytes, &recipe)?;
             cli::print_plan(&plan);
         }
         return Ok(ExitCode::SUCCESS);

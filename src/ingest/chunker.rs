@@ -34,6 +34,21 @@ pub struct ChunkLimits {
     pub overlap_tokens: usize,
 }
 
+/// Raised whenever a change to this module changes the chunks of an unchanged file, so the
+/// next ingest re-chunks every file (see `ChunkLimits::recipe`). 2: overlaps of whole lines,
+/// never a piece of a table row.
+pub const CHUNKER_VERSION: u32 = 2;
+
+impl ChunkLimits {
+    /// What a file's chunks depend on besides its bytes: part of its sync hash.
+    pub fn recipe(&self) -> String {
+        format!(
+            "chunker {CHUNKER_VERSION}, {} tokens, {} overlap",
+            self.max_tokens, self.overlap_tokens
+        )
+    }
+}
+
 /// Smallest text budget left for a chunk whatever the heading length.
 const MIN_BUDGET: usize = 16;
 

@@ -75,10 +75,20 @@ pub enum LoadError {
     NoText,
 }
 
-/// sha256 of the raw bytes, hex: the identity of a file's content for incremental sync.
-pub fn content_hash(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// sha256 of how a file is chunked (`recipe`, see `ChunkLimits::recipe`) and of its raw
+/// bytes, hex: the identity of a file's chunks for incremental sync. A file whose content is
+/// unchanged is still re-indexed when the chunker or the chunk sizes changed, so an upgrade
+/// or a new `ingest.chunk_tokens` reaches every file on the next ingest.
+pub fn source_hash(recipe: &str, bytes: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(recipe.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(bytes);
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Parses `bytes` as `format`. `stem` (the file name without extension) is the fallback title.
@@ -603,10 +613,12 @@ mod tests {
     }
 
     #[test]
-    fn content_hash_is_sha256_hex() {
-        assert_eq!(
-            content_hash(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+    fn source_hash_is_sha256_hex_of_the_recipe_and_the_bytes() {
+        let h = source_hash("chunker 2", b"abc");
+        assert_eq!(h.len(), 64);
+        assert!(h.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(h, source_hash("chunker 2", b"abc"));
+        assert_ne!(h, source_hash("chunker 3", b"abc"));
+        assert_ne!(h, source_hash("chunker 2", b"abd"));
     }
 }

@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::Serialize;
 
-use super::loader::{Format, content_hash};
+use super::loader::{Format, source_hash};
 use crate::providers::store::SourceState;
 
 /// A file that will be (re)indexed.
@@ -69,11 +69,13 @@ fn is_hidden(entry: &walkdir::DirEntry) -> bool {
     entry.depth() > 0 && entry.file_name().to_string_lossy().starts_with('.')
 }
 
-/// Walks `root` and plans the sync against `existing` (the store's view of this root).
+/// Walks `root` and plans the sync against `existing` (the store's view of this root); a file
+/// is unchanged when its bytes and the chunking `recipe` are what its chunks were made from.
 pub fn plan(
     root: &Path,
     existing: BTreeMap<String, SourceState>,
     max_file_bytes: u64,
+    recipe: &str,
 ) -> Result<Plan, ScanError> {
     let mut plan = Plan {
         root: root.display().to_string(),
@@ -147,7 +149,7 @@ pub fn plan(
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs() as i64);
-        let hash = content_hash(&bytes);
+        let hash = source_hash(recipe, &bytes);
         let file = ScannedFile {
             source: source.clone(),
             path: entry.path().to_path_buf(),
@@ -195,6 +197,8 @@ mod tests {
         }
     }
 
+    const R: &str = "chunker 2, 200 tokens, 24 overlap";
+
     #[test]
     fn plans_added_changed_unchanged_deleted_skipped_and_problems() {
         let dir = tempfile::tempdir().unwrap();
@@ -208,14 +212,14 @@ mod tests {
         std::fs::write(root.join("huge.txt"), "x".repeat(100)).unwrap();
         std::fs::write(root.join(".git/config"), "hidden").unwrap();
         let mut existing = BTreeMap::new();
-        existing.insert("same.md".to_string(), state(&content_hash(b"same"), 1));
+        existing.insert("same.md".to_string(), state(&source_hash(R, b"same"), 1));
         existing.insert(
             "edited.html".to_string(),
-            state(&content_hash(b"<p>v1</p>"), 1),
+            state(&source_hash(R, b"<p>v1</p>"), 1),
         );
         existing.insert("gone.md".to_string(), state("h", 2));
         existing.insert("huge.txt".to_string(), state("h", 1));
-        let plan = plan(root, existing, 50).unwrap();
+        let plan = plan(root, existing, 50, R).unwrap();
         let names = |v: &[ScannedFile]| v.iter().map(|f| f.source.clone()).collect::<Vec<_>>();
         assert_eq!(names(&plan.added), vec!["sub/new.md"]);
         assert_eq!(names(&plan.changed), vec!["edited.html"]);
@@ -231,11 +235,30 @@ mod tests {
     fn a_half_written_file_is_changed_not_unchanged() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.md"), "a").unwrap();
-        let mut partial = state(&content_hash(b"a"), 3);
+        let mut partial = state(&source_hash(R, b"a"), 3);
         partial.points.truncate(2);
         let existing = BTreeMap::from([("a.md".to_string(), partial)]);
-        let plan = plan(dir.path(), existing, 1000).unwrap();
+        let plan = plan(dir.path(), existing, 1000, R).unwrap();
         assert_eq!(plan.changed.len(), 1);
+    }
+
+    #[test]
+    fn a_file_chunked_another_way_is_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.md"), "a").unwrap();
+        let existing = || BTreeMap::from([("a.md".to_string(), state(&source_hash(R, b"a"), 1))]);
+        let same = plan(dir.path(), existing(), 1000, R).unwrap();
+        assert_eq!(same.unchanged, vec!["a.md"]);
+        // Same bytes, another chunker version or chunk size: its chunks are rebuilt.
+        let other = plan(
+            dir.path(),
+            existing(),
+            1000,
+            "chunker 0, 100 tokens, 0 overlap",
+        )
+        .unwrap();
+        assert_eq!(other.changed.len(), 1);
+        assert!(other.unchanged.is_empty());
     }
 
     #[test]
