@@ -35,8 +35,8 @@ pub struct ChunkLimits {
 }
 
 /// Raised whenever a change to this module changes the chunks of an unchanged file, so the
-/// next ingest re-chunks every file (see `ChunkLimits::recipe`). 2: overlaps of whole lines,
-/// never a piece of a table row.
+/// next ingest re-chunks every file (see `ChunkLimits::recipe`). 2: overlaps of whole lines
+/// (a paragraph longer than the overlap cut to its last words), never a piece of a row.
 pub const CHUNKER_VERSION: u32 = 2;
 
 impl ChunkLimits {
@@ -111,8 +111,8 @@ pub fn chunk_document(
 }
 
 /// The end of `text` that fits in `max` tokens, prefixed with an ellipsis: its last whole
-/// lines, then as many last words of the line before as still fit, unless that line is a
-/// table row. A row cut at a word boundary loses its first cells, the ones that say what the
+/// lines, or, when the last line alone is longer than that, its last words (unless it is a
+/// table row). A row cut at a word boundary loses its first cells, the ones that say what the
 /// row is about ("… HIL racks | Each rack holds 4 …" without "6"), and such a fragment reads
 /// as a short, dense passage that search ranks above the whole table.
 fn tail_tokens(text: &str, max: usize, tokens: &dyn TokenCounter) -> Option<(String, usize)> {
@@ -129,7 +129,10 @@ fn tail_tokens(text: &str, max: usize, tokens: &dyn TokenCounter) -> Option<(Str
             lines.push(line.to_string());
             continue;
         }
-        if !line.trim_start().starts_with('|') {
+        // Only a line longer than the whole overlap (a paragraph) is cut: a piece of a short
+        // line is a piece of a row or a list item ("… (company anniversary, all offices)"
+        // without its date).
+        if lines.iter().all(|l| l.trim().is_empty()) && !line.trim_start().starts_with('|') {
             let words: Vec<&str> = line.split_whitespace().collect();
             let mut start = words.len();
             while start > 0 {
@@ -421,6 +424,17 @@ mod tests {
         let d = doc(vec![(BlockKind::Table, short), (BlockKind::Prose, &prose)]);
         let c = chunk_document(&d, limits(40, 8), &Words);
         assert!(c[1].text.starts_with("…\n| hil | 6 |\n"), "{}", c[1].text);
+        // Hard-wrapped lines are repeated whole or not at all: no list item without its date.
+        let list = "Fri 12 Jun Orla Day (anniversary, all offices)\nThu 24 Dec Christmas Eve";
+        let d = doc(vec![(BlockKind::Prose, list), (BlockKind::Prose, &prose)]);
+        let c = chunk_document(&d, limits(40, 8), &Words);
+        assert!(c.len() > 1, "{c:?}");
+        assert!(
+            c[1].text.starts_with("…\nThu 24 Dec Christmas Eve\n"),
+            "{}",
+            c[1].text
+        );
+        assert!(!c[1].text.contains("offices)"), "{}", c[1].text);
     }
 
     #[test]
