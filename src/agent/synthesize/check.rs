@@ -475,8 +475,10 @@ fn twenty_four_hour(text: &str) -> String {
 
 /// The question's subjects: its name words (`quantity::names_in`; a numbered name whole) that
 /// the title or heading of a passage shown names, i.e. what the wiki files pages and sections
-/// under (a place, a product, a team). An answer about one of them must come from a passage
-/// that names it.
+/// under (a place, a product, a team), and the name of a shown section (its heading's last
+/// part, two words or more) that the question writes whole ("the front desk" where a page has
+/// a "Front desk" section). An answer about one of them must come from a passage that names
+/// it: front desk hours are not the support floor's hours on the same page.
 pub fn subjects(query: &str, shown: &[Citation]) -> Vec<String> {
     let numbered = quantity::numbered_names(query);
     let mut names: Vec<String> = numbered.iter().map(|n| n.to_lowercase()).collect();
@@ -491,6 +493,16 @@ pub fn subjects(query: &str, shown: &[Citation]) -> Vec<String> {
             quantity::contains_words(&c.title, n) || quantity::contains_words(&c.heading, n)
         })
     });
+    // One word ("Battery", "Hotels") names a topic more often than a section a question is
+    // confined to; two or more written whole in the question do.
+    for c in shown {
+        let section = c.heading.rsplit(" > ").next().unwrap_or_default().trim();
+        let words = section.split_whitespace().count();
+        let section = section.to_lowercase();
+        if words >= 2 && quantity::contains_words(query, &section) && !names.contains(&section) {
+            names.push(section);
+        }
+    }
     names
 }
 

@@ -609,6 +609,35 @@ fn an_answer_from_passages_about_something_else_is_off_subject() {
     assert!(prepared.restricted(&[], 400).is_none());
     // A word of the question no title or heading has is no subject.
     assert!(subjects("Which door code does Rota use?", &ev).is_empty());
+    // A section the question names whole (two words or more) is one: the gate hours answer
+    // must come from the passage about the gate, not the one about the loading bay.
+    let site: Vec<Citation> = [
+        (1, "Loading bay", "Open 06:00–14:00."),
+        (2, "Main gate", "Open 07:30–18:00."),
+        (3, "Access", "Ask the warden."),
+    ]
+    .iter()
+    .map(|(n, section, text)| {
+        let heading = format!("Brill yard > {section}");
+        cite(*n, "sites/brill.md", "Brill yard", &heading, text)
+    })
+    .collect();
+    let question = "When is the main gate open at Brill?";
+    let found = subjects(question, &site);
+    assert_eq!(found, vec!["brill".to_string(), "main gate".to_string()]);
+    assert_eq!(
+        vet("It is open 06:00–14:00 [1].", &site, Some(question), &found),
+        Vetted::OffSubject(vec!["main gate".into()])
+    );
+    assert_eq!(
+        vet("It is open 07:30–18:00 [2].", &site, Some(question), &found),
+        Vetted::Supported
+    );
+    // One word is no section name ("access" is asked about in many ways).
+    assert_eq!(
+        subjects("How do I get access at Brill?", &site),
+        vec!["brill"]
+    );
     let refusal = not_supported(&ev);
     assert!(refusal.starts_with(NOT_IN_WIKI), "{refusal}");
     assert!(!check(&refusal, &ev).answered);
