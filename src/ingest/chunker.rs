@@ -36,9 +36,7 @@ pub struct ChunkLimits {
 
 /// Raised whenever a change to this module or to the loader changes the chunks of an
 /// unchanged file, so the next ingest re-chunks every file (see `ChunkLimits::recipe`).
-/// 2: overlaps of whole lines (a paragraph longer than the overlap cut to its last words),
-/// never a table row; plain text's hard-wrapped sentences on one line.
-pub const CHUNKER_VERSION: u32 = 2;
+pub const CHUNKER_VERSION: u32 = 1;
 
 impl ChunkLimits {
     /// What a file's chunks depend on besides its bytes: part of its sync hash.
@@ -111,62 +109,23 @@ pub fn chunk_document(
     chunks
 }
 
-/// The end of `text` that fits in `max` tokens, prefixed with an ellipsis: its last whole
-/// lines, or, when the last line alone is longer than that, its last words; never a table
-/// row. A row cut at a word boundary loses its first cells, the ones that say what the row is
-/// about ("… HIL racks | Each rack holds 4 …" without "6"), and such a fragment reads as a
-/// short, dense passage that search ranks above the whole table; a whole row repeated ahead
-/// of the next chunk stands outside its table, above the header an oversized table's next
-/// rows are given again.
+/// The last whole words of `text` that fit in `max` tokens, prefixed with an ellipsis.
 fn tail_tokens(text: &str, max: usize, tokens: &dyn TokenCounter) -> Option<(String, usize)> {
     if max == 0 {
         return None;
     }
+    let words: Vec<&str> = text.split_whitespace().collect();
     let mut used = 1; // the ellipsis
-    let mut lines: Vec<String> = Vec::new();
-    let mut cut = false;
-    for line in text.lines().rev() {
-        if line.trim_start().starts_with('|') {
+    let mut start = words.len();
+    while start > 0 {
+        let n = tokens.count(words[start - 1]);
+        if used + n > max {
             break;
         }
-        let n = tokens.count(line);
-        if used + n <= max {
-            used += n;
-            lines.push(line.to_string());
-            continue;
-        }
-        // Only a line longer than the whole overlap (a paragraph) is cut: a piece of a short
-        // line is a piece of a row or a list item ("… (company anniversary, all offices)"
-        // without its date).
-        if lines.iter().all(|l| l.trim().is_empty()) {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let mut start = words.len();
-            while start > 0 {
-                let n = tokens.count(words[start - 1]);
-                if used + n > max {
-                    break;
-                }
-                used += n;
-                start -= 1;
-            }
-            if start < words.len() {
-                lines.push(words[start..].join(" "));
-                cut = true;
-            }
-        }
-        break;
+        used += n;
+        start -= 1;
     }
-    while lines.last().is_some_and(|l| l.trim().is_empty()) {
-        lines.pop();
-    }
-    if lines.iter().all(|l| l.trim().is_empty()) {
-        return None;
-    }
-    lines.reverse();
-    // A cut line continues after the ellipsis; whole lines start on a line of their own, so
-    // a table row still starts with its "|".
-    let joiner = if cut { " " } else { "\n" };
-    Some((format!("…{joiner}{}", lines.join("\n")), used))
+    (start < words.len()).then(|| (format!("… {}", words[start..].join(" ")), used))
 }
 
 /// Splits an oversized table into row groups, each under the header rows.
@@ -406,41 +365,6 @@ mod tests {
         let d = doc(vec![(BlockKind::Prose, &prose), (BlockKind::Table, table)]);
         let c = chunk_document(&d, limits(40, 0), &Words);
         assert!(c.iter().any(|c| c.text.contains(table)), "{c:?}");
-    }
-
-    #[test]
-    fn an_overlap_never_holds_a_table_row_or_a_piece_of_a_line() {
-        let prose = words(30, "p");
-        let long = "| pool | machines | spec |\n|---|---|---|\n| mac | 12 minis | M2 Pro |\n\
-                    | hil | 6 racks | each rack holds 4 and 2 tablets |";
-        let d = doc(vec![(BlockKind::Table, long), (BlockKind::Prose, &prose)]);
-        let c = chunk_document(&d, limits(40, 8), &Words);
-        assert!(c.len() > 1, "{c:?}");
-        // The row is too long to repeat whole, and a piece of it ("4 and 2 tablets |") would
-        // lose what it is about: the next chunk starts with the prose.
-        for chunk in &c {
-            if chunk.text.contains("tablets") {
-                assert!(chunk.text.contains("| hil | 6 racks |"), "{}", chunk.text);
-            }
-        }
-        assert!(c[1].text.starts_with("p0"), "{}", c[1].text);
-        // Nor is a row that fits repeated: it would stand outside its table.
-        let short = "| pool | machines |\n|---|---|\n| mac | 12 |\n| hil | 6 |";
-        let prose = words(24, "p");
-        let d = doc(vec![(BlockKind::Table, short), (BlockKind::Prose, &prose)]);
-        let c = chunk_document(&d, limits(40, 8), &Words);
-        assert!(c[1].text.starts_with("p0"), "{}", c[1].text);
-        // Hard-wrapped lines are repeated whole or not at all: no list item without its date.
-        let list = "Fri 12 Jun Orla Day (anniversary, all offices)\nThu 24 Dec Christmas Eve";
-        let d = doc(vec![(BlockKind::Prose, list), (BlockKind::Prose, &prose)]);
-        let c = chunk_document(&d, limits(40, 8), &Words);
-        assert!(c.len() > 1, "{c:?}");
-        assert!(
-            c[1].text.starts_with("…\nThu 24 Dec Christmas Eve\n"),
-            "{}",
-            c[1].text
-        );
-        assert!(!c[1].text.contains("offices)"), "{}", c[1].text);
     }
 
     #[test]

@@ -470,7 +470,7 @@ fn collapse_ws(s: &str) -> String {
 fn load_text(text: &str, stem: &str) -> Document {
     let mut builder = SectionBuilder::default();
     for para in text.split("\n\n") {
-        builder.block(BlockKind::Prose, &unwrapped(para));
+        builder.block(BlockKind::Prose, para);
     }
     Document {
         sections: builder.finish(stem),
@@ -478,52 +478,6 @@ fn load_text(text: &str, stem: &str) -> Document {
         tags: Vec::new(),
         acl: Vec::new(),
     }
-}
-
-/// A plain-text paragraph with its hard-wrapped sentences on one line each: a line that
-/// starts with a lower-case letter, after a line that does not end a sentence or a clause, is
-/// the rest of that line ("In 2026 there" / "  is an all-hands ..."). Lines that start a list
-/// item ("a. ", "2) ", "- "), with a capital or with a short label ("note: ...") stay lines,
-/// so "Label: value" lists and tables keep their shape. Passages are later cut to whole lines, and half a sentence reads as
-/// nothing.
-fn unwrapped(para: &str) -> String {
-    let mut out: Vec<String> = Vec::new();
-    for line in para.lines() {
-        let trimmed = line.trim_start();
-        let continues = out.last().is_some_and(|prev: &String| {
-            let prev = prev.trim_end();
-            !prev.is_empty()
-                && !prev.ends_with(['.', ':', ';', '!', '?'])
-                && !prev.trim_start().starts_with('|')
-        }) && trimmed.starts_with(char::is_lowercase)
-            && !starts_list_item(trimmed)
-            && !labelled_line(trimmed);
-        match out.last_mut() {
-            Some(prev) if continues => {
-                prev.truncate(prev.trim_end().len());
-                prev.push(' ');
-                prev.push_str(trimmed.trim_end());
-            }
-            _ => out.push(line.to_string()),
-        }
-    }
-    out.join("\n")
-}
-
-/// "note: no rounding": a label of at most four words, then ": ".
-fn labelled_line(line: &str) -> bool {
-    line.split_once(": ")
-        .is_some_and(|(label, _)| label.split_whitespace().count() <= 4)
-}
-
-/// "a. ", "iv) ", "- ", "* ": a line that starts a list item.
-fn starts_list_item(line: &str) -> bool {
-    if line.starts_with(['-', '*', '•']) {
-        return true;
-    }
-    let marker: String = line.chars().take_while(|c| c.is_alphanumeric()).collect();
-    let rest = &line[marker.len()..];
-    (1..=3).contains(&marker.chars().count()) && (rest.starts_with(". ") || rest.starts_with(") "))
 }
 
 #[cfg(test)]
@@ -649,26 +603,6 @@ mod tests {
             load(b"<html><script>x</script></html>", Format::Html, "x"),
             Err(LoadError::NoText)
         );
-    }
-
-    #[test]
-    fn hard_wrapped_sentences_are_one_line_and_lists_keep_their_lines() {
-        let para = "* Orla Day is the only holiday shared by every office. In 2026 there\n  \
-                    is an all-hands in the morning and the rest of the\n  day is off.";
-        assert_eq!(
-            unwrapped(para),
-            "* Orla Day is the only holiday shared by every office. In 2026 there is an \
-             all-hands in the morning and the rest of the day is off."
-        );
-        let list = "Not allowed:\n  a. Installing software from unknown sources, or\n     \
-                    anything that disables protection.\n  b. Mining on company hardware.";
-        assert_eq!(
-            unwrapped(list),
-            "Not allowed:\n  a. Installing software from unknown sources, or anything that \
-             disables protection.\n  b. Mining on company hardware."
-        );
-        let labelled = "Private car: €0.32 per km\nBicycle: €0.12 per km\nnote: no rounding";
-        assert_eq!(unwrapped(labelled), labelled);
     }
 
     #[test]
