@@ -96,10 +96,6 @@ impl App {
         self.models.for_role(&self.config, role).await
     }
 
-    pub fn chunk_limits(&self) -> ChunkLimits {
-        chunk_limits(&self.config)
-    }
-
     /// Syncs one wiki folder (canonical path) into the store: plan against what the store
     /// holds (the scan runs on a blocking thread), then index.
     pub async fn ingest(
@@ -111,7 +107,8 @@ impl App {
         let existing = self.store.sources(&root.display().to_string()).await?;
         let max = self.config.ingest.max_file_bytes;
         let scan_root = root.to_path_buf();
-        let recipe = self.chunk_limits().recipe();
+        let limits = chunk_limits(&self.config);
+        let recipe = limits.recipe();
         let plan =
             tokio::task::spawn_blocking(move || sync::plan(&scan_root, existing, max, &recipe))
                 .await
@@ -119,7 +116,7 @@ impl App {
         let indexer = Indexer {
             embedder: self.embedder.as_ref(),
             store: self.store.as_ref(),
-            limits: self.chunk_limits(),
+            limits,
             batch_size: self.config.embed.batch_size,
             progress,
             cancel,

@@ -197,7 +197,7 @@ mod tests {
         }
     }
 
-    const R: &str = "chunker 2, 200 tokens, 24 overlap";
+    const R: &str = "chunker 1, 200 tokens, 24 overlap";
 
     #[test]
     fn plans_added_changed_unchanged_deleted_skipped_and_problems() {
