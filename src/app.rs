@@ -108,7 +108,7 @@ impl App {
         let max = self.config.ingest.max_file_bytes;
         let scan_root = root.to_path_buf();
         let limits = chunk_limits(&self.config);
-        let recipe = limits.recipe();
+        let recipe = sync_recipe(&self.config);
         let plan =
             tokio::task::spawn_blocking(move || sync::plan(&scan_root, existing, max, &recipe))
                 .await
@@ -170,6 +170,20 @@ pub fn chunk_limits(config: &Config) -> ChunkLimits {
     }
 }
 
+/// What a file's chunks and vectors depend on besides its bytes, as a file's sync hash covers
+/// it: the chunking (`ChunkLimits::recipe`) and the embedding model and input length. A new
+/// chunk size, chunker or embedding model re-chunks and re-embeds every file on the next
+/// ingest; a model of the same vector size would otherwise leave unchanged files' vectors
+/// from the old model beside new ones from the new.
+pub fn sync_recipe(config: &Config) -> String {
+    format!(
+        "{}, embedder {} up to {} tokens",
+        chunk_limits(config).recipe(),
+        config.embed.model.display(),
+        config.embed.max_length
+    )
+}
+
 /// Opens the configured store. With `dim` it is created when missing and must match that
 /// vector size; without, it must already exist (`Ok(None)` when it does not).
 pub async fn open_store(
@@ -201,4 +215,25 @@ pub async fn open_backend(
     let mut config = config.clone();
     config.store.backend = backend;
     open_store(&config, dim).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sync_recipe_names_the_chunking_and_the_embedding_model() {
+        let config = Config::default();
+        let mut other_model = config.clone();
+        other_model.embed.model = "e5-small".into();
+        let mut longer = config.clone();
+        longer.embed.max_length = 512;
+        let mut bigger_chunks = config.clone();
+        bigger_chunks.ingest.chunk_tokens += 100;
+        let recipe = sync_recipe(&config);
+        assert_eq!(recipe, sync_recipe(&config.clone()));
+        for changed in [other_model, longer, bigger_chunks] {
+            assert_ne!(sync_recipe(&changed), recipe);
+        }
+    }
 }

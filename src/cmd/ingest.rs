@@ -46,7 +46,7 @@ pub async fn run(args: Args, config: Config, shutdown: CancellationToken) -> Res
                 Some(s) => s.sources(&root.display().to_string()).await?,
                 None => Default::default(),
             };
-            let recipe = app::chunk_limits(&config).recipe();
+            let recipe = app::sync_recipe(&config);
             let plan = sync::plan(root, existing, config.ingest.max_file_bytes, &recipe)?;
             cli::print_plan(&plan);
         }
