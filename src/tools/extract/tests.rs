@@ -283,6 +283,35 @@ fn a_value_is_quoted_only_from_a_line_about_its_field() {
     ));
 }
 
+#[test]
+fn the_number_of_a_name_is_no_value() {
+    let passages = [Passage {
+        id: "p1".into(),
+        text: "Orbit 4 > Pricing: Orbit 4 costs $1,149 for 1–49 units.".into(),
+    }];
+    // "4" names the Orbit 4: it is not a count of units, however the line mentions units.
+    assert!(super::verify::value_line(&passages, 4.0, Some("units"), "units").is_none());
+    assert!(super::verify::value_line(&passages, 1149.0, Some("USD"), "price per unit").is_some());
+}
+
+#[tokio::test]
+async fn a_quote_stating_a_value_only_in_a_name_is_rejected() {
+    let mut a = args();
+    a.fields[0] = FieldSpec {
+        name: "units".into(),
+        kind: FieldKind::Number,
+        unit: Some("units".into()),
+        description: "units".into(),
+    };
+    a.passages[0].text = "Orbit 4 ships in boxes of 10 units. Price (MSRP, USD): $1,199.".into();
+    let (tool, _) = tool_with(vec![
+        r#"{"units":{"passage":"p1","quote":"Orbit 4 ships in boxes","value":4,"unit":"units"},"price":null}"#,
+        r#"{"units":null,"price":null}"#,
+    ]);
+    let (x, _) = tool.extract(&a).await.unwrap();
+    assert_eq!(x.values["units"], None);
+}
+
 fn tool_with(turns: Vec<&str>) -> (Extractor, Arc<ScriptedModel>) {
     tool(turns)
 }
