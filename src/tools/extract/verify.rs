@@ -53,7 +53,7 @@ pub(super) fn locate(passages: &[Passage], field: &str, mut v: RawValue) -> Opti
 }
 
 /// The numbers a quote or line states as values: not the number of a numbered name ("the list
-/// price of the Orbit 4 is $1,149" states 1,149, not 4 units).
+/// price of the Orbit 4 is $2,480" states 2,480, not 4 units).
 fn figures_in(text: &str) -> Vec<f64> {
     quantity::numbers_in(&quantity::without_numbered_names(text))
 }
