@@ -297,6 +297,12 @@ pub fn numbers_in(text: &str) -> Vec<f64> {
     spans(text).into_iter().map(|s| s.value).collect()
 }
 
+/// The numbers `text` states as values: `numbers_in` without the numbers of numbered names
+/// ("the Model 4 costs $2,480" states 2,480, not 4).
+pub fn numbers_stated(text: &str) -> Vec<f64> {
+    numbers_in(&without_numbered_names(text))
+}
+
 /// A number's place in a text (byte offsets) and value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Span {

@@ -647,11 +647,10 @@ pub(super) fn attribute(text: &str, shown: &[Citation]) -> (String, Vec<usize>) 
         let has_marker = trimmed.contains('[') && trimmed.contains(']');
         let mut found: Vec<usize> = Vec::new();
         if !has_marker && !trimmed.is_empty() && !is_refusal(trimmed) {
-            let numbers: Vec<f64> =
-                quantity::numbers_in(&quantity::without_numbered_names(trimmed))
-                    .into_iter()
-                    .filter(|x| x.abs() >= 1.0)
-                    .collect();
+            let numbers: Vec<f64> = quantity::numbers_stated(trimmed)
+                .into_iter()
+                .filter(|x| x.abs() >= 1.0)
+                .collect();
             for x in &numbers {
                 if let Some(c) = shown.iter().find(|c| {
                     quantity::numbers_in(&c.text)

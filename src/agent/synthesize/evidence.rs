@@ -372,9 +372,7 @@ pub(super) fn capitalize(s: &str) -> String {
 /// exact result the plan paid for is never lost. An answer that refused is replaced by them.
 pub fn complete(text: &str, computed: &[Computed]) -> (String, Vec<String>) {
     // A marker ("[5]") or a name's number ("Model 5") never states a computed difference.
-    let stated = quantity::numbers_in(&quantity::without_numbered_names(
-        &quantity::strip_citations(text),
-    ));
+    let stated = quantity::numbers_stated(&quantity::strip_citations(text));
     let missing: Vec<&Computed> = computed
         .iter()
         .filter(|c| {

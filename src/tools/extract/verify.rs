@@ -41,7 +41,7 @@ pub(super) fn locate(passages: &[Passage], field: &str, mut v: RawValue) -> Opti
     // given for a water rating is on the weight row.)
     if let Some(x) = v.value.as_f64()
         && (holder.is_none()
-            || !figures_in(&v.quote)
+            || !quantity::numbers_stated(&v.quote)
                 .iter()
                 .any(|q| quantity::same(*q, x, quantity::EXACT)))
         && let Some((id, line)) = value_line(passages, x, v.unit.as_deref(), field)
@@ -50,12 +50,6 @@ pub(super) fn locate(passages: &[Passage], field: &str, mut v: RawValue) -> Opti
         v.quote = line;
     }
     (v.passage != NONE).then_some(v)
-}
-
-/// The numbers a quote or line states as values: not the number of a numbered name ("the list
-/// price of the Orbit 4 is $2,480" states 2,480, not 4 units).
-fn figures_in(text: &str) -> Vec<f64> {
-    quantity::numbers_in(&quantity::without_numbered_names(text))
 }
 
 /// The first passage line (table row or sentence) stating `x` next to its unit and about
@@ -76,7 +70,7 @@ pub(super) fn value_line(
         for (i, row) in rows.iter().enumerate() {
             for line in row.split(';').flat_map(|l| l.split(". ")) {
                 let lower = line.to_lowercase();
-                let has_number = figures_in(line)
+                let has_number = quantity::numbers_stated(line)
                     .iter()
                     .any(|y| quantity::same(x, *y, quantity::EXACT));
                 // The unit as a word of the line ("g" is not in "GB" or "engine"), or a word of
@@ -186,7 +180,7 @@ pub(in crate::tools) fn check(
         }
         let ok = match (f.kind, &v.value) {
             (FieldKind::Number, Value::Number(n)) => n.as_f64().is_some_and(|x| {
-                figures_in(&v.quote)
+                quantity::numbers_stated(&v.quote)
                     .iter()
                     .any(|q| quantity::same(*q, x, quantity::EXACT))
             }),
