@@ -397,6 +397,12 @@ pub struct AgentConfig {
     pub passage_lines: usize,
     /// Earlier turns of a conversation the planner and synthesizer see.
     pub history_turns: usize,
+    /// Ask the planner again, once, when its plan cannot be used (a repair round with the
+    /// reason) and when a step of its plan fails (a re-plan with the failure). Off by
+    /// default: with the 1.5B planner no second plan ever led to a right answer in the
+    /// measured runs (README, Answer quality), and each costs a planner call and often a
+    /// second run of every step. Worth trying with a larger planner.
+    pub replan: bool,
     /// "auto" routes simple questions straight to search + answer; "plan" always plans;
     /// "direct" never plans.
     pub route: RouteMode,
@@ -418,6 +424,7 @@ impl Default for AgentConfig {
             answer_max_tokens: 400,
             passage_lines: 4,
             history_turns: 3,
+            replan: false,
             route: RouteMode::Auto,
             today: String::new(),
         }

@@ -312,52 +312,58 @@ async fn ask_inner(
             if let Some((step, error)) = run.failure.clone()
                 && source != PlanSource::Fallback
             {
-                // One re-plan with the failure; the evidence found so far stays available.
                 problems.push(format!("step {step} failed: {error}"));
-                observer.status("re-planning after a failed step");
-                let Planned {
-                    plan: next,
-                    source: next_source,
-                    problems: more,
-                    built: next_built,
-                    ..
-                } = planner
-                    .plan(
-                        &query,
-                        &history,
-                        &pages,
-                        Some((written, built.map(|b| b.explain(&error)).unwrap_or(error))),
-                    )
-                    .await;
-                problems.extend(more);
-                if repeats(next_source, &next, &valid) {
-                    // A small planner often writes the same plan again; running it again
-                    // would repeat every model call and fail the same way.
+                if !cfg.replan {
                     notes.push(format!(
-                        "step {step} failed and the planner wrote the same plan again; \
-                         answering from the evidence found"
+                        "step {step} failed ({error}); answering from the evidence found"
                     ));
                 } else {
-                    prose = next_built.as_ref().is_some_and(|b| b.text_facts);
-                    lookup = next_built.as_ref().is_some_and(|b| b.lookup);
-                    source = if next_source == PlanSource::Fallback {
-                        PlanSource::Fallback
-                    } else {
-                        PlanSource::Replanned
-                    };
-                    valid = next;
-                    observer.plan(&valid.to_plan(), source);
-                    let mut second = executor::run(&valid, &rt).await;
-                    if let Some((step, error)) = &second.failure {
+                    // One re-plan with the failure; the evidence found so far stays available.
+                    observer.status("re-planning after a failed step");
+                    let Planned {
+                        plan: next,
+                        source: next_source,
+                        problems: more,
+                        built: next_built,
+                        ..
+                    } = planner
+                        .plan(
+                            &query,
+                            &history,
+                            &pages,
+                            Some((written, built.map(|b| b.explain(&error)).unwrap_or(error))),
+                        )
+                        .await;
+                    problems.extend(more);
+                    if repeats(next_source, &next, &valid) {
+                        // A small planner often writes the same plan again; running it again
+                        // would repeat every model call and fail the same way.
                         notes.push(format!(
-                            "step {step} failed again ({error}); answering from the evidence found"
+                            "step {step} failed and the planner wrote the same plan again; \
+                             answering from the evidence found"
                         ));
+                    } else {
+                        prose = next_built.as_ref().is_some_and(|b| b.text_facts);
+                        lookup = next_built.as_ref().is_some_and(|b| b.lookup);
+                        source = if next_source == PlanSource::Fallback {
+                            PlanSource::Fallback
+                        } else {
+                            PlanSource::Replanned
+                        };
+                        valid = next;
+                        observer.plan(&valid.to_plan(), source);
+                        let mut second = executor::run(&valid, &rt).await;
+                        if let Some((step, error)) = &second.failure {
+                            notes.push(format!(
+                                "step {step} failed again ({error}); answering from the evidence found"
+                            ));
+                        }
+                        // Keep the first run's step reports so the trace shows what failed.
+                        let mut reports = run.reports;
+                        reports.append(&mut second.reports);
+                        second.reports = reports;
+                        run = second;
                     }
-                    // Keep the first run's step reports so the trace shows what failed.
-                    let mut reports = run.reports;
-                    reports.append(&mut second.reports);
-                    second.reports = reports;
-                    run = second;
                 }
             }
             (valid, source, problems, run)
@@ -815,6 +821,8 @@ struct Planner<'a> {
     model: Arc<dyn ChatModel>,
     configured: String,
     max_steps: usize,
+    /// An unusable plan gets one repair round (agent.replan); else the safe plan at once.
+    repair: bool,
     timeout: Duration,
     /// The day the question is asked on (agent.today), as YYYY-MM-DD.
     today: String,
@@ -845,6 +853,7 @@ impl<'a> Planner<'a> {
             model,
             &app.config.roles.planner,
             app.config.agent.max_steps,
+            app.config.agent.replan,
             Duration::from_secs(app.config.agent.planner_timeout_secs),
             crate::dates::format(app.config.agent.today()),
             ledger,
@@ -855,6 +864,7 @@ impl<'a> Planner<'a> {
         model: Arc<dyn ChatModel>,
         configured: &str,
         max_steps: usize,
+        repair: bool,
         timeout: Duration,
         today: String,
         ledger: &'a Ledger,
@@ -863,6 +873,7 @@ impl<'a> Planner<'a> {
             model,
             configured: configured.to_string(),
             max_steps,
+            repair,
             timeout,
             today,
             ledger,
@@ -911,7 +922,8 @@ impl<'a> Planner<'a> {
         };
         tracing::debug!(system = %messages[0].content, user = %messages[1].content, "planner prompt");
         let known = format!("{question}\n{history}\n{pages}");
-        for attempt in 0..2 {
+        let attempts = if self.repair { 2 } else { 1 };
+        for attempt in 0..attempts {
             let text = match self.call(&messages, step_label).await {
                 Ok(text) => text,
                 Err(e) => {

@@ -36,9 +36,25 @@ fn ledger() -> Ledger {
 }
 
 async fn plan_with(turns: Vec<MockTurn>, timeout: Duration) -> (Planned, Arc<ScriptedModel>) {
+    plan_repairing(turns, timeout, true).await
+}
+
+async fn plan_repairing(
+    turns: Vec<MockTurn>,
+    timeout: Duration,
+    repair: bool,
+) -> (Planned, Arc<ScriptedModel>) {
     let model = Arc::new(ScriptedModel::new(turns));
     let ledger = ledger();
-    let planner = Planner::with_model(model.clone(), "scripted", 8, timeout, TODAY.into(), &ledger);
+    let planner = Planner::with_model(
+        model.clone(),
+        "scripted",
+        8,
+        repair,
+        timeout,
+        TODAY.into(),
+        &ledger,
+    );
     let planned = planner
         .plan(
             "How heavy is the Orbit 4?",
@@ -95,6 +111,28 @@ async fn invalid_json_gets_one_repair_round_with_the_error() {
     );
     let repair = model.last_message(1);
     assert!(repair.contains("That cannot be used"), "{repair}");
+}
+
+#[tokio::test]
+async fn without_repair_an_unusable_plan_is_the_safe_plan_at_once() {
+    // agent.replan off (the default): one planner call, its reason kept for the trace.
+    let (planned, model) = plan_repairing(
+        vec![
+            MockTurn::Text("{\"facts\": [".into()),
+            MockTurn::Text(good_plan()),
+        ],
+        Duration::from_secs(5),
+        false,
+    )
+    .await;
+    assert_eq!(planned.source, PlanSource::Fallback);
+    assert!(
+        planned.problems[0].contains("not valid JSON"),
+        "{:?}",
+        planned.problems
+    );
+    assert_eq!(model.seen.lock().unwrap().len(), 1, "no repair round");
+    assert_eq!(planned.plan.steps[0].tool(), "search");
 }
 
 #[tokio::test]
@@ -184,6 +222,7 @@ async fn a_planner_timeout_falls_back() {
         Arc::new(Stalled),
         "stalled",
         8,
+        true,
         Duration::from_millis(50),
         TODAY.into(),
         &ledger,
@@ -206,6 +245,7 @@ async fn a_replan_shows_the_planner_its_failed_plan_and_the_error() {
         model.clone(),
         "scripted",
         8,
+        true,
         Duration::from_secs(5),
         TODAY.into(),
         &ledger,
@@ -249,6 +289,7 @@ async fn a_replan_that_writes_the_failed_plan_again_is_a_repeat() {
             model,
             "scripted",
             8,
+            true,
             Duration::from_secs(5),
             TODAY.into(),
             &ledger,
