@@ -403,6 +403,12 @@ pub struct AgentConfig {
     /// measured runs (README, Answer quality), and each costs a planner call and often a
     /// second run of every step. Worth trying with a larger planner.
     pub replan: bool,
+    /// Send an extracted value that fails verification (its quote not in the passage, its
+    /// number not in the quote, its thing not named) back to the extractor once for
+    /// correction before dropping it. Off by default: with the 1.5B extractor no corrected
+    /// value ever verified in the measured runs (README, Answer quality), and each round is a
+    /// whole extractor call whose answer also replaces the values that had verified.
+    pub extract_corrections: bool,
     /// "auto" routes simple questions straight to search + answer; "plan" always plans;
     /// "direct" never plans.
     pub route: RouteMode,
@@ -425,6 +431,7 @@ impl Default for AgentConfig {
             passage_lines: 4,
             history_turns: 3,
             replan: false,
+            extract_corrections: false,
             route: RouteMode::Auto,
             today: String::new(),
         }

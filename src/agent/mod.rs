@@ -269,6 +269,7 @@ async fn ask_inner(
         search_k: cfg.search_k,
         prefetch: app.config.search.prefetch,
         extract_passages: EXTRACT_PASSAGES,
+        extract_corrections: cfg.extract_corrections,
         passage_chars: cfg.passage_chars,
         max_parallel: cfg.max_parallel,
         extractor: &extractor,

@@ -133,6 +133,8 @@ pub struct Runtime<'a> {
     pub search_k: usize,
     pub prefetch: usize,
     pub extract_passages: usize,
+    /// Extracted values that fail verification get one correction round (else dropped).
+    pub extract_corrections: bool,
     pub passage_chars: usize,
     pub max_parallel: usize,
     pub extractor: &'a (dyn Fn() -> ExtractorFuture<'a> + Send + Sync),

@@ -2,7 +2,8 @@
 //! the passage it came from and a verbatim quote; or null when no passage says. Output is
 //! constrained to a JSON schema built for the requested fields, then verified against the
 //! passages: a value whose quote is not in the passage, or whose number is not in the quote, is
-//! sent back once for correction and otherwise dropped. Units are normalised afterwards.
+//! dropped (sent back once for correction first when corrections are on). Units are
+//! normalised afterwards.
 
 mod focus;
 mod step;
@@ -112,6 +113,8 @@ pub(super) struct RawValue {
 pub struct Extractor {
     model: Arc<dyn ChatModel>,
     max_tokens: u32,
+    /// Values that fail verification are sent back once for correction (else dropped).
+    corrections: bool,
 }
 
 impl Extractor {
@@ -119,7 +122,14 @@ impl Extractor {
         Self {
             model,
             max_tokens: 512,
+            corrections: true,
         }
+    }
+
+    /// Whether values that fail verification get a correction round (`agent.extract_corrections`).
+    pub fn with_corrections(mut self, on: bool) -> Self {
+        self.corrections = on;
+        self
     }
 
     pub async fn extract(
@@ -185,7 +195,7 @@ impl Extractor {
         };
         let about = args.about.as_deref();
         let problems = check(&args.passages, &args.fields, about, &raw);
-        if !problems.is_empty() {
+        if !problems.is_empty() && self.corrections {
             // One correction round with what failed; then unverifiable values are dropped.
             messages.push(ChatMessage::assistant(
                 serde_json::to_string(&raw).unwrap_or_default(),

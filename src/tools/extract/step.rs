@@ -124,7 +124,7 @@ async fn extract_step(
                 tool: "extract",
                 message,
             })?;
-        let tool = Extractor::new(model);
+        let tool = Extractor::new(model).with_corrections(rt.extract_corrections);
         let args = ExtractArgs {
             passages,
             fields: rest,

@@ -121,6 +121,18 @@ async fn invented_value_gets_one_correction_then_is_dropped() {
 }
 
 #[tokio::test]
+async fn without_corrections_an_invented_value_is_dropped_at_once() {
+    let invented = r#"{"battery_hours":{"passage":"p2","quote":"UDP 51820","value":24,"unit":"hours"},"price":{"passage":"none","quote":"","value":0,"unit":""}}"#;
+    let (tool, model) = tool(vec![invented, invented]);
+    let tool = tool.with_corrections(false);
+    let (x, calls) = tool.extract(&args()).await.unwrap();
+    assert_eq!(calls.len(), 1, "no correction round");
+    assert_eq!(model.seen.lock().unwrap().len(), 1);
+    assert_eq!(x.values["battery_hours"], None);
+    assert!(x.notes[0].contains("unverifiable"), "{:?}", x.notes);
+}
+
+#[tokio::test]
 async fn a_value_stated_for_another_thing_is_sent_back_and_then_dropped() {
     let passages = vec![
         Passage {
