@@ -194,7 +194,7 @@ impl Extractor {
             other => other?,
         };
         let about = args.about.as_deref();
-        let problems = check(&args.passages, &args.fields, about, &raw);
+        let mut problems = check(&args.passages, &args.fields, about, &raw);
         if !problems.is_empty() && self.corrections {
             // One correction round with what failed; then unverifiable values are dropped.
             messages.push(ChatMessage::assistant(
@@ -212,10 +212,10 @@ impl Extractor {
             raw = self
                 .ask(&messages, &schema, &args.passages, &mut calls)
                 .await?;
+            problems = check(&args.passages, &args.fields, about, &raw);
         }
-        let still_bad: BTreeMap<String, String> = check(&args.passages, &args.fields, about, &raw)
-            .into_iter()
-            .collect();
+        // Checked once per answer: the first, or the corrected one that replaced it.
+        let still_bad: BTreeMap<String, String> = problems.into_iter().collect();
         let mut values = BTreeMap::new();
         for field in &args.fields {
             let got = raw.get(&field.name).cloned().flatten();
