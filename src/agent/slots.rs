@@ -3,7 +3,7 @@
 //! steps (a search and an extraction per thing, a comparison or exact arithmetic), so a plan
 //! cannot reference a step that does not exist, form a cycle, or do arithmetic in its head.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -220,6 +220,126 @@ pub fn named_as_asked(slots: Slots, question: &str) -> (Slots, Vec<String>) {
             })
             .collect(),
         formula: slots.formula,
+    };
+    (slots, notes)
+}
+
+/// `slots` with each fact the question itself states written into the formula as the
+/// question's figure. The planner often lists a figure the question gives ("150 miles each
+/// way") as a fact to look up ("distance to the site", in miles); no page states it, so the
+/// step fails and the question goes unanswered. A number fact the formula uses is the
+/// question's figure when that figure has a unit, the formula does not write its number yet,
+/// and the fact is in that unit (or a unit of one kind and size: nights and days) or, with no
+/// unit, names it in its attribute ("number of nights"). Only a one-to-one match is taken:
+/// a figure two facts could be, or a fact two figures could be, is left to the wiki, and the
+/// formula must still use a fact the wiki gives. Returns a note for each fact replaced.
+pub fn given_figures(slots: Slots, question: &str) -> (Slots, Vec<String>) {
+    let Ok(toks) = tokens(&slots.formula) else {
+        return (slots, Vec::new());
+    };
+    let written: Vec<f64> = toks
+        .iter()
+        .filter_map(|t| match t {
+            Token::Number(x) => Some(*x),
+            _ => None,
+        })
+        .collect();
+    let used = |n: usize| toks.contains(&Token::Fact(n));
+    // The question's figures with a unit, each once, that the formula does not write.
+    let mut figures: Vec<quantity::Quantity> = Vec::new();
+    for q in quantity::quantities_in(question) {
+        let Some(unit) = &q.unit else { continue };
+        let new = !written
+            .iter()
+            .any(|x| quantity::same(*x, q.value, quantity::EXACT))
+            && !figures
+                .iter()
+                .any(|f| quantity::same(f.value, q.value, quantity::EXACT));
+        if new && quantity::unit(unit).is_some() {
+            figures.push(q);
+        }
+    }
+    let is = |f: &FactSlot, q: &quantity::Quantity| -> bool {
+        let Some(written) = q.unit.as_deref() else {
+            return false;
+        };
+        if f.kind != FieldKind::Number {
+            return false;
+        }
+        let unit = f.unit.trim();
+        if unit.is_empty() {
+            let named = records::singular_words(&f.attribute);
+            return records::singular_words(written)
+                .iter()
+                .any(|w| named.contains(w));
+        }
+        quantity::convert(1.0, written, unit).is_some_and(|x| quantity::same(x, 1.0, 1e-9))
+    };
+    let mut pairs: Vec<(usize, f64, String)> = Vec::new();
+    for (i, f) in slots.facts.iter().enumerate() {
+        let n = i + 1;
+        let fits: Vec<&quantity::Quantity> = figures.iter().filter(|q| is(f, q)).collect();
+        let [q] = fits[..] else { continue };
+        let rivals = slots
+            .facts
+            .iter()
+            .enumerate()
+            .filter(|(j, g)| used(j + 1) && is(g, q))
+            .count();
+        if used(n) && rivals == 1 {
+            let shown = format!(
+                "{} {}",
+                crate::tools::step::format_number(q.value),
+                q.unit.as_deref().unwrap_or_default()
+            );
+            pairs.push((n, q.value, shown));
+        }
+    }
+    // The formula must still read the wiki: arithmetic over the question's figures alone
+    // answers nothing the question did not say.
+    let reads_a_fact = toks.iter().any(|t| match t {
+        Token::Fact(n) => !pairs.iter().any(|(m, ..)| m == n),
+        _ => false,
+    });
+    if pairs.is_empty() || !reads_a_fact {
+        return (slots, Vec::new());
+    }
+    // The formula with each replaced fact written as its number and the others renumbered.
+    let gone = |n: usize| pairs.iter().find(|(m, ..)| *m == n);
+    let formula = toks
+        .iter()
+        .map(|t| match t {
+            Token::Number(x) => x.to_string(),
+            Token::Op(c) => c.to_string(),
+            Token::Fact(n) => match gone(*n) {
+                Some((_, x, _)) => x.to_string(),
+                None => format!("f{}", n - pairs.iter().filter(|(m, ..)| m < n).count()),
+            },
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let notes = pairs
+        .iter()
+        .map(|(n, _, shown)| {
+            let f = &slots.facts[n - 1];
+            format!(
+                "f{n} ({} of {}) is the question's {shown}, not looked up",
+                f.attribute.trim(),
+                f.thing.trim()
+            )
+        })
+        .collect();
+    let facts = slots
+        .facts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| gone(i + 1).is_none())
+        .map(|(_, f)| f.clone())
+        .collect();
+    let slots = Slots {
+        things: slots.things,
+        facts,
+        formula,
     };
     (slots, notes)
 }
@@ -461,27 +581,124 @@ fn build_as_written(slots: &Slots, question: &str, expand: bool) -> Result<Built
     })
 }
 
-/// Facts added or subtracted must be in one dimension: hours and dollars do not add up.
+/// Whatever is added or subtracted must be in one dimension: hours and dollars do not add up,
+/// and neither do days and days times years. Each side's dimension follows from its facts'
+/// units through the formula's products and quotients (`dimension`); a side with a unit code
+/// does not know is not judged, and a number written in the question fits any side ("f2 + 1",
+/// "1 - f3").
 fn check_units(e: &Expr, facts: &[FactSlot]) -> Result<(), PlanError> {
-    match e {
-        Expr::Number(_) | Expr::Fact(_) => Ok(()),
-        Expr::Neg(x) => check_units(x, facts),
-        Expr::Bin(op, a, b) => {
-            if matches!(op, Operation::Sum | Operation::Difference)
-                && let (Expr::Fact(i), Expr::Fact(j)) = (&**a, &**b)
-                && let (Some(fi), Some(fj)) =
-                    (facts.get(i.wrapping_sub(1)), facts.get(j.wrapping_sub(1)))
-                && quantity::different_kinds(&fi.unit, &fj.unit)
-            {
-                return Err(PlanError(format!(
-                    "f{i} is in {} and f{j} in {}: they cannot be added or subtracted",
-                    fi.unit.trim(),
-                    fj.unit.trim()
-                )));
-            }
-            check_units(a, facts)?;
-            check_units(b, facts)
+    dimension(e, facts).map(|_| ())
+}
+
+/// A dimension as the exponent of each base dimension ("USD/mile": currency usd 1, length -1).
+/// Percent is a plain number here: "f1 * f2 / 100" and "f1 * (1 - f2)" are both written.
+type Dim = BTreeMap<&'static str, i32>;
+
+fn unit_dimension(unit: &str) -> Option<Dim> {
+    let u = quantity::unit(unit.trim())?;
+    let mut d = Dim::new();
+    *d.entry(u.dimension).or_default() += 1;
+    if let Some(per) = u.per {
+        *d.entry(per).or_default() -= 1;
+    }
+    d.retain(|k, e| *e != 0 && *k != "percent");
+    Some(d)
+}
+
+/// `e`'s dimension; None when some unit in it is unknown.
+fn dimension(e: &Expr, facts: &[FactSlot]) -> Result<Option<Dim>, PlanError> {
+    let combine = |a: Option<Dim>, b: Option<Dim>, sign: i32| {
+        let (mut a, b) = (a?, b?);
+        for (k, x) in b {
+            *a.entry(k).or_default() += sign * x;
         }
+        a.retain(|_, x| *x != 0);
+        Some(a)
+    };
+    match e {
+        Expr::Number(_) => Ok(Some(Dim::new())),
+        Expr::Fact(i) => Ok(facts
+            .get(i.wrapping_sub(1))
+            .filter(|f| f.kind == FieldKind::Number)
+            .and_then(|f| unit_dimension(&f.unit))),
+        Expr::Neg(x) => dimension(x, facts),
+        Expr::Bin(op, a, b) => {
+            let (da, db) = (dimension(a, facts)?, dimension(b, facts)?);
+            match op {
+                Operation::Product => Ok(combine(da, db, 1)),
+                Operation::Ratio => Ok(combine(da, db, -1)),
+                _ => match (da, db) {
+                    (Some(x), Some(y)) if !addable(&x, &y) => Err(PlanError(format!(
+                        "{} is in {} and {} in {}: they cannot be added or subtracted",
+                        written(a),
+                        in_unit(a, &x, facts),
+                        written(b),
+                        in_unit(b, &y, facts)
+                    ))),
+                    (Some(x), Some(y)) if x.is_empty() => Ok(Some(y)),
+                    (x, _) => Ok(x),
+                },
+            }
+        }
+    }
+}
+
+/// Whether values of the two dimensions add up: the same, one a plain number, or a rate and
+/// an amount of its numerator ("$60 per month" and "$1,500" are both amounts of dollars).
+fn addable(x: &Dim, y: &Dim) -> bool {
+    let upper = |d: &Dim| -> Dim {
+        d.iter()
+            .filter(|(_, e)| **e > 0)
+            .map(|(k, e)| (*k, *e))
+            .collect()
+    };
+    let per = |d: &Dim| d.values().any(|e| *e < 0);
+    x == y || x.is_empty() || y.is_empty() || (upper(x) == upper(y) && per(x) != per(y))
+}
+
+/// A dimension as people read it: "currency usd", "mass × length", "time^-1".
+fn show(d: &Dim) -> String {
+    if d.is_empty() {
+        return "a plain number".into();
+    }
+    d.iter()
+        .map(|(k, e)| {
+            if *e == 1 {
+                k.to_string()
+            } else {
+                format!("{k}^{e}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" × ")
+}
+
+/// A side of the formula as the planner wrote it: "f1", "(f1 * (f2 + 1))".
+fn written(e: &Expr) -> String {
+    match e {
+        Expr::Number(x) => x.to_string(),
+        Expr::Fact(i) => format!("f{i}"),
+        Expr::Neg(x) => format!("-{}", written(x)),
+        Expr::Bin(op, a, b) => {
+            let sign = match op {
+                Operation::Sum => '+',
+                Operation::Difference => '-',
+                Operation::Product => '*',
+                _ => '/',
+            };
+            format!("({} {sign} {})", written(a), written(b))
+        }
+    }
+}
+
+/// What a side is in: a fact's unit as the planner wrote it ("hours"), or the dimension a
+/// computed side has ("time × time").
+fn in_unit(e: &Expr, d: &Dim, facts: &[FactSlot]) -> String {
+    match e {
+        Expr::Fact(i) => facts
+            .get(i.wrapping_sub(1))
+            .map_or_else(|| show(d), |f| f.unit.trim().to_string()),
+        _ => show(d),
     }
 }
 
@@ -1316,6 +1533,128 @@ mod tests {
             ("f1 * 0.5", "Half the racks?"),
         ] {
             assert_eq!(asked(formula, question), None, "{formula} for {question}");
+        }
+    }
+
+    #[test]
+    fn what_is_added_or_subtracted_is_in_one_dimension_through_products() {
+        let with = |units: [&str; 3], formula: &str| {
+            let facts = units
+                .iter()
+                .enumerate()
+                .map(|(i, u)| fact("Quarry depot", &format!("a{i}"), FieldKind::Number, u))
+                .collect();
+            super::build(
+                &Slots {
+                    things: Vec::new(),
+                    facts,
+                    formula: formula.into(),
+                },
+                "1 2 100",
+            )
+            .unwrap()
+            .dropped_formula
+        };
+        // Days times years less days; gigabytes times hours plus gigabytes.
+        let why = with(["days", "years", ""], "f1 * (f2 + 1) - f1").unwrap();
+        assert!(
+            why.contains("(f1 * (f2 + 1)) is in time^2 and f1 in days: they cannot be added"),
+            "{why}"
+        );
+        assert!(with(["GB", "hours", "GB"], "f1 * f2 + f3").is_some());
+        assert!(with(["EUR", "hours", ""], "f1 * f2 + f1").is_some());
+        // A rate times what it is per is an amount; percentages are plain numbers; a rate and
+        // an amount of its numerator add up; a ratio of like values less a number is a number;
+        // a unit code does not know is not judged.
+        for (units, formula) in [
+            (["EUR/km", "km", "EUR"], "f1 * f2 + f3"),
+            (["EUR", "%", ""], "f1 * (1 - f2 / 100)"),
+            (["EUR", "%", ""], "f1 - f1 * f2 / 100"),
+            (["EUR/month", "EUR", ""], "f1 + f2"),
+            (["EUR", "EUR", ""], "f1 / f2 - 1"),
+            (["nits", "nits", ""], "f1 * f2 - f1"),
+            (["days", "years", ""], "f2 + 1"),
+        ] {
+            assert_eq!(with(units, formula), None, "{units:?} {formula}");
+        }
+    }
+
+    #[test]
+    fn a_fact_the_question_states_is_its_figure_not_a_lookup() {
+        let plan = |facts: Vec<FactSlot>, formula: &str| Slots {
+            things: Vec::new(),
+            facts,
+            formula: formula.into(),
+        };
+        let distance = |unit: &str| fact("Quarry depot", "distance", FieldKind::Number, unit);
+        let rate = fact("cycle allowance", "rate", FieldKind::Number, "EUR/km");
+        let question = "If I cycle 40 km to the Quarry depot, how much can I claim?";
+
+        // The distance is the question's; the rate is read, and the formula renumbered.
+        let (s, notes) = given_figures(
+            plan(vec![distance("km"), rate.clone()], "f1 * f2"),
+            question,
+        );
+        assert_eq!(s.facts, std::slice::from_ref(&rate));
+        assert_eq!(s.formula, "40 * f1");
+        assert_eq!(
+            notes,
+            ["f1 (distance of Quarry depot) is the question's 40 km, not looked up"]
+        );
+        let built = super::build(&s, question).unwrap();
+        let calc = built.steps.iter().find(|s| s.tool == "calculate").unwrap();
+        assert_eq!(calc.args["values"], json!([40.0, "s2.rate"]));
+
+        // Nights are days; a fact with no unit that names the figure's unit is it too.
+        let stay = "What does a 4-night stay at the Lumen Inn cost?";
+        let nightly = fact(
+            "Lumen Inn",
+            "rate per night",
+            FieldKind::Number,
+            "EUR/night",
+        );
+        for length in [
+            fact("stay", "length", FieldKind::Number, "days"),
+            fact("stay", "number of nights", FieldKind::Number, ""),
+        ] {
+            let (s, _) = given_figures(plan(vec![nightly.clone(), length], "f1 * f2"), stay);
+            assert_eq!((s.facts.len(), s.formula.as_str()), (1, "f1 * 4"));
+        }
+
+        // Left to the wiki: a figure the formula writes already, a fact the formula does not
+        // use, a unit of another size (miles are no km), a figure two facts could be, text,
+        // and a formula that would read no fact of the wiki.
+        let kept = [
+            plan(vec![distance("km"), rate.clone()], "40 * f2"),
+            plan(vec![distance("km"), rate.clone()], "f2"),
+            plan(vec![distance("mi"), rate.clone()], "f1 * f2"),
+            plan(
+                vec![
+                    distance("km"),
+                    fact("Mill depot", "distance", FieldKind::Number, "km"),
+                    rate.clone(),
+                ],
+                "(f1 + f2) * f3",
+            ),
+            plan(
+                vec![
+                    fact("depot", "distance", FieldKind::Text, "km"),
+                    rate.clone(),
+                ],
+                "f1 * f2",
+            ),
+            plan(vec![distance("km")], "f1 * 2"),
+            plan(
+                vec![
+                    distance("km"),
+                    fact("claim", "amount", FieldKind::Number, "EUR"),
+                ],
+                "f1 * 2",
+            ),
+        ];
+        for slots in kept {
+            let (s, notes) = given_figures(slots.clone(), question);
+            assert_eq!((s, notes), (slots.clone(), Vec::new()), "{slots:?}");
         }
     }
 
