@@ -44,6 +44,23 @@ async fn plan_repairing(
     timeout: Duration,
     repair: bool,
 ) -> (Planned, Arc<ScriptedModel>) {
+    plan_question(
+        turns,
+        timeout,
+        repair,
+        "How heavy is the Orbit 4?",
+        "- Orbit 4 (products/orbit-4.md): ...",
+    )
+    .await
+}
+
+async fn plan_question(
+    turns: Vec<MockTurn>,
+    timeout: Duration,
+    repair: bool,
+    question: &str,
+    pages: &str,
+) -> (Planned, Arc<ScriptedModel>) {
     let model = Arc::new(ScriptedModel::new(turns));
     let ledger = ledger();
     let planner = Planner::with_model(
@@ -55,14 +72,7 @@ async fn plan_repairing(
         TODAY.into(),
         &ledger,
     );
-    let planned = planner
-        .plan(
-            "How heavy is the Orbit 4?",
-            "",
-            "- Orbit 4 (products/orbit-4.md): ...",
-            None,
-        )
-        .await;
+    let planned = planner.plan(question, "", pages, None).await;
     (planned, model)
 }
 
@@ -151,6 +161,37 @@ async fn a_bad_formula_is_dropped_and_the_facts_still_read() {
     let tools: Vec<&str> = planned.plan.steps.iter().map(|s| s.tool()).collect();
     assert_eq!(tools, ["search", "extract"]);
     assert_eq!(model.seen.lock().unwrap().len(), 1, "no repair round");
+}
+
+#[tokio::test]
+async fn a_figure_the_question_gives_is_written_into_the_formula_not_looked_up() {
+    // The planner's commonest slip: the question's own distance listed as a fact to look up.
+    let written = json!({"things": ["Orbit 4", "route"], "facts": [
+        {"thing": "Orbit 4", "attribute": "shipping rate", "type": "number", "unit": "EUR/km"},
+        {"thing": "route", "attribute": "distance", "type": "number", "unit": "km"}],
+        "formula": "f1 * f2"})
+    .to_string();
+    let (planned, _) = plan_question(
+        vec![MockTurn::Text(written)],
+        Duration::from_secs(5),
+        false,
+        "What does shipping an Orbit 4 40 km cost?",
+        "- Orbit 4 (products/orbit-4.md): shipping is EUR 0.50 per km",
+    )
+    .await;
+    assert_eq!(planned.source, PlanSource::Planner);
+    assert_eq!(
+        planned.problems,
+        ["f2 (distance of route) is the question's 40 km, not looked up"]
+    );
+    let tools: Vec<&str> = planned.plan.steps.iter().map(|s| s.tool()).collect();
+    assert_eq!(tools, ["search", "extract", "calculate"]);
+    let calc = &planned.plan.to_plan().steps[2];
+    assert_eq!(
+        calc.args["values"],
+        json!(["s2.shipping_rate", 40.0]),
+        "{calc:?}"
+    );
 }
 
 #[tokio::test]
