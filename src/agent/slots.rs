@@ -591,7 +591,8 @@ fn check_units(e: &Expr, facts: &[FactSlot]) -> Result<(), PlanError> {
 }
 
 /// A dimension as the exponent of each base dimension ("USD/mile": currency usd 1, length -1).
-/// Percent is a plain number here: "f1 * f2 / 100" and "f1 * (1 - f2)" are both written.
+/// A percentage is one only until it scales something: "f1 * f2 / 100" and "f1 * (1 - f2)"
+/// are both written, but dollars less a percentage do not subtract.
 type Dim = BTreeMap<&'static str, i32>;
 
 fn unit_dimension(unit: &str) -> Option<Dim> {
@@ -601,7 +602,7 @@ fn unit_dimension(unit: &str) -> Option<Dim> {
     if let Some(per) = u.per {
         *d.entry(per).or_default() -= 1;
     }
-    d.retain(|k, e| *e != 0 && *k != "percent");
+    d.retain(|_, e| *e != 0);
     Some(d)
 }
 
@@ -612,7 +613,7 @@ fn dimension(e: &Expr, facts: &[FactSlot]) -> Result<Option<Dim>, PlanError> {
         for (k, x) in b {
             *a.entry(k).or_default() += sign * x;
         }
-        a.retain(|_, x| *x != 0);
+        a.retain(|k, x| *x != 0 && *k != "percent");
         Some(a)
     };
     match e {
@@ -1563,6 +1564,7 @@ mod tests {
         );
         assert!(with(["GB", "hours", "GB"], "f1 * f2 + f3").is_some());
         assert!(with(["EUR", "hours", ""], "f1 * f2 + f1").is_some());
+        assert!(with(["EUR", "%", ""], "f1 - f2").is_some());
         // A rate times what it is per is an amount; percentages are plain numbers; a rate and
         // an amount of its numerator add up; a ratio of like values less a number is a number;
         // a unit code does not know is not judged.
