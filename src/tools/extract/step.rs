@@ -9,8 +9,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ExtractArgs, Extracted, Extractor, FieldKind, FieldSpec, Passage};
+use crate::ingest::chunker::is_separator_row;
+use crate::search;
 use crate::tools::records;
-use crate::tools::step::{Fact, StepOutput, clip, page_name, ref_step};
+use crate::tools::step::{Fact, Runtime, StepOutput, clip, page_name, ref_step};
 use crate::tools::{Ctx, Tool, ToolError, ToolKind};
 
 /// Extract typed values from the passages of earlier search steps.
@@ -56,6 +58,9 @@ impl PlanField {
 
 pub struct Extract;
 
+/// Hits of the wider search a fact no passage read stated is looked for in.
+const ROW_POOL: usize = 20;
+
 impl Tool for Extract {
     const KIND: ToolKind = ToolKind::Extract;
     type Args = ExtractStep;
@@ -83,76 +88,42 @@ async fn extract_step(
             }
         }
     }
-    let passages: Vec<Passage> = ids
-        .iter()
-        .filter_map(|i| {
-            rt.evidence.get(*i).map(|e| Passage {
-                id: format!("p{}", i + 1),
-                text: clip(
-                    &format!("{} > {}: {}", e.title, e.heading, e.text),
-                    rt.passage_chars,
-                ),
-            })
-        })
-        .collect();
+    let passages = passages_of(&ids, rt);
     if passages.is_empty() {
         return Err(ToolError::Failed {
             tool: "extract",
             message: format!("the search steps {} found no passages", from.join(", ")),
         });
     }
-    // Table cells and labelled lines that name the thing are read by code; the model reads
-    // the rest (and is not even loaded when nothing is left).
-    let started = Instant::now();
-    let (by_code, mut notes) = match about {
-        Some(thing) => records::read(&passages, fields, thing, rt.embedder).await,
-        None => Default::default(),
-    };
-    let rest: Vec<FieldSpec> = fields
-        .iter()
-        .filter(|f| !by_code.contains_key(&f.name))
-        .cloned()
-        .collect();
-    let mut values: BTreeMap<String, Option<Extracted>> =
-        by_code.into_iter().map(|(k, v)| (k, Some(v))).collect();
-    if rest.is_empty() {
-        rt.ledger.tool_step(id, "extract", started.elapsed());
-    } else {
-        let model = (rt.extractor)()
-            .await
-            .map_err(|message| ToolError::Failed {
-                tool: "extract",
-                message,
-            })?;
-        let tool = Extractor::new(model).with_corrections(rt.extract_corrections);
-        let args = ExtractArgs {
-            passages,
-            fields: rest,
-            about: about.map(str::to_string),
+    let (mut values, mut notes) = read(&passages, about, fields, ctx).await?;
+    // A fact the first passages do not state may be in a table row that names the thing
+    // further down the ranking: a long table's one row is a small part of its chunk, so the
+    // chunk ranks low for "<thing> <attribute>". Those passages are read once more.
+    if let Some(thing) = about {
+        let unread: Vec<FieldSpec> = fields
+            .iter()
+            .filter(|f| values.get(&f.name).is_none_or(Option::is_none))
+            .cloned()
+            .collect();
+        let more = if unread.is_empty() {
+            Vec::new()
+        } else {
+            rows_naming(thing, &unread, &ids, rt).await?
         };
-        let (extraction, calls) = tool.extract(&args).await?;
-        for call in &calls {
-            rt.ledger.model_call(id, call, &rt.extractor_name);
-        }
-        values.extend(extraction.values);
-        notes.extend(extraction.notes);
-        // A number the model read nothing for, that one sentence naming the thing states.
-        if let Some(thing) = about {
-            let unread: Vec<&FieldSpec> = args
-                .fields
-                .iter()
-                .filter(|f| values.get(&f.name).is_none_or(Option::is_none))
-                .collect();
-            for f in unread {
-                if let Some(raw) = records::named_figure(&args.passages, f, thing) {
+        if !more.is_empty() {
+            let (found, more_notes) = read(&passages_of(&more, rt), about, &unread, ctx).await?;
+            notes.extend(more_notes);
+            for (name, value) in found {
+                if let Some(v) = value {
                     notes.push(format!(
-                        "{}: read by code from the one figure a line naming {thing} gives, in {}",
-                        f.name, raw.passage
+                        "{name}: read from {}, a table row naming {thing} that the search ranked \
+                         below the passages read first",
+                        v.passage
                     ));
-                    let value = super::normalise(f, raw, &mut notes);
-                    values.insert(f.name.clone(), Some(value));
+                    values.insert(name, Some(v));
                 }
             }
+            ids.extend(more);
         }
     }
     let evidence_of = |p: &str| {
@@ -198,4 +169,155 @@ async fn extract_step(
         facts,
         notes,
     })
+}
+
+/// Hits of a wider search than the step's own whose table has a row that `thing` names in its
+/// first cell, not among the passages already read (`read`), at most `extract_passages` of
+/// them, as evidence ids.
+async fn rows_naming(
+    thing: &str,
+    fields: &[FieldSpec],
+    read: &[usize],
+    rt: &Runtime<'_>,
+) -> Result<Vec<usize>, ToolError> {
+    let attributes: Vec<String> = fields.iter().map(|f| f.name.replace('_', " ")).collect();
+    let query = format!("{thing} {}", attributes.join(" "));
+    let hits = search::search(
+        rt.embedder,
+        rt.store,
+        &query,
+        ROW_POOL,
+        rt.prefetch,
+        rt.access.clone(),
+    )
+    .await
+    .map_err(|e| ToolError::Failed {
+        tool: "extract",
+        message: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for hit in hits.iter().filter(|h| names_a_row(thing, &h.text)) {
+        let e = rt.evidence.add(hit);
+        if !read.contains(&e) && !out.contains(&e) {
+            out.push(e);
+        }
+        if out.len() >= rt.extract_passages {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a table row of `text` names `thing` in its first cell ("| Team B | 64 | ..." for
+/// "Team B"); the header row counts too, a thing there being a column.
+fn names_a_row(thing: &str, text: &str) -> bool {
+    text.lines()
+        .filter(|l| l.trim_start().starts_with('|') && !is_separator_row(l))
+        .filter_map(|l| records::cells(l).into_iter().next())
+        .any(|first| records::names(thing, &first).is_some())
+}
+
+/// The passages of these evidence ids, as the extractor reads them.
+fn passages_of(ids: &[usize], rt: &Runtime<'_>) -> Vec<Passage> {
+    ids.iter()
+        .filter_map(|i| {
+            rt.evidence.get(*i).map(|e| Passage {
+                id: format!("p{}", i + 1),
+                text: clip(
+                    &format!("{} > {}: {}", e.title, e.heading, e.text),
+                    rt.passage_chars,
+                ),
+            })
+        })
+        .collect()
+}
+
+/// Reads `fields` from `passages`: table cells and labelled lines that name the thing by code,
+/// the rest by the extractor model (not even loaded when nothing is left), then a number the
+/// model read nothing for from the one figure a line naming the thing gives.
+async fn read(
+    passages: &[Passage],
+    about: Option<&str>,
+    fields: &[FieldSpec],
+    ctx: &Ctx<'_, '_>,
+) -> Result<(BTreeMap<String, Option<Extracted>>, Vec<String>), ToolError> {
+    let (id, rt) = (ctx.step, ctx.rt);
+    let started = Instant::now();
+    let (by_code, mut notes) = match about {
+        Some(thing) => records::read(passages, fields, thing, rt.embedder).await,
+        None => Default::default(),
+    };
+    let rest: Vec<FieldSpec> = fields
+        .iter()
+        .filter(|f| !by_code.contains_key(&f.name))
+        .cloned()
+        .collect();
+    let mut values: BTreeMap<String, Option<Extracted>> =
+        by_code.into_iter().map(|(k, v)| (k, Some(v))).collect();
+    if rest.is_empty() {
+        rt.ledger.tool_step(id, "extract", started.elapsed());
+        return Ok((values, notes));
+    }
+    let model = (rt.extractor)()
+        .await
+        .map_err(|message| ToolError::Failed {
+            tool: "extract",
+            message,
+        })?;
+    let tool = Extractor::new(model).with_corrections(rt.extract_corrections);
+    let args = ExtractArgs {
+        passages: passages.to_vec(),
+        fields: rest,
+        about: about.map(str::to_string),
+    };
+    let (extraction, calls) = tool.extract(&args).await?;
+    for call in &calls {
+        rt.ledger.model_call(id, call, &rt.extractor_name);
+    }
+    values.extend(extraction.values);
+    notes.extend(extraction.notes);
+    // A number the model read nothing for, that one sentence naming the thing states.
+    if let Some(thing) = about {
+        let unread: Vec<&FieldSpec> = args
+            .fields
+            .iter()
+            .filter(|f| values.get(&f.name).is_none_or(Option::is_none))
+            .collect();
+        for f in unread {
+            if let Some(raw) = records::named_figure(&args.passages, f, thing) {
+                notes.push(format!(
+                    "{}: read by code from the one figure a line naming {thing} gives, in {}",
+                    f.name, raw.passage
+                ));
+                let value = super::normalise(f, raw, &mut notes);
+                values.insert(f.name.clone(), Some(value));
+            }
+        }
+    }
+    Ok((values, notes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_a_row;
+
+    #[test]
+    fn a_table_row_names_a_thing_in_its_first_cell() {
+        let table = "Teams > Who: | Team | Lead | Headcount |\n|---|---|---|\n\
+                     | Harbour Crew | A. Lind | 64 |\n| Yard Team | Harbour Crew | 12 |";
+        assert!(names_a_row("Harbour Crew", table));
+        assert!(names_a_row("Harbour crew", table));
+        // Named in another cell only, or not in a table at all: no.
+        assert!(!names_a_row("A. Lind", table));
+        assert!(!names_a_row("Harbour Crew", "Harbour Crew has 64 people."));
+        // A column header that names it is a row of the header.
+        assert!(names_a_row(
+            "Quillon Mk1",
+            "| Quillon Mk1 | Vantor |\n|---|---|\n| $610 | $700 |"
+        ));
+        assert!(!names_a_row(
+            "Quillon Mk2",
+            "| Spec | Quillon Mk1 |\n|---|---|"
+        ));
+    }
 }

@@ -150,6 +150,11 @@ async fn a_value_stated_for_another_thing_is_sent_back_and_then_dropped() {
             text: "Fleet specs: | Spec | Quillon Mk1 | Vantor |\n|---|---|---|\n| Price | $610 | $700 |"
                 .into(),
         },
+        Passage {
+            id: "p4".into(),
+            text: "Vantor 7 > Batteries: - Spare packs sell for $79 each.\n- A cable for 8 units costs $7."
+                .into(),
+        },
     ];
     let field = |name: &str| FieldSpec {
         name: name.into(),
@@ -175,11 +180,21 @@ async fn a_value_stated_for_another_thing_is_sent_back_and_then_dropped() {
         "{}",
         model.last_message(1)
     );
-    // Named in the quote (a plural counts), in the heading, or in the table's header row.
+    // A name split between the heading and the quote ("Vantor" above, "8" below) names
+    // nothing: Vantor 8's figure is not Vantor 7's line.
+    let split = r#"{"amount":{"passage":"p4","quote":"A cable for 8 units costs $7.","value":7,"unit":"USD"}}"#;
+    let (extractor, _) = tool(vec![split, split]);
+    let (x, _) = extractor.extract(&ask("Vantor 8")).await.unwrap();
+    assert_eq!(x.values["amount"], None, "{:?}", x.notes);
+    // Named in the quote (a plural counts), in the heading, in the row a quoted cell is in, in
+    // the table's header row, or, for plain words, by the heading and the quote together
+    // ("Batteries" over "Spare packs").
     for (about, quote, value) in [
         ("gym allowance", "Gym allowances of $45 per month.", 45),
         ("Quillon Mk2", "| Quillon Mk2 | $880 |", 880),
         ("Quillon Mk1", "| Price | $610 | $700 |", 610),
+        ("Quillon Mk2", "$880", 880),
+        ("spare battery pack", "Spare packs sell for $79 each.", 79),
     ] {
         let passage = passages.iter().find(|p| p.text.contains(quote)).unwrap();
         let answer = json!({"amount": {"passage": passage.id, "quote": quote, "value": value, "unit": "USD"}});

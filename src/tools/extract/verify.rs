@@ -231,10 +231,19 @@ pub(in crate::tools) fn check(
 }
 
 /// Whether `thing` is named where `quote` stands in `text`: in the quote, in the passage's
-/// heading (its first line up to ": "), or in the header row of the table the quote is a row
-/// of.
+/// heading (its first line up to ": "), in the table row the quote is (part of), or in that
+/// table's header row. A thing of plain words ("spare battery pack") may be named by the heading and the
+/// quote together ("Battery" over "Spare packs are sold for $79"), the way a section names
+/// its subject once; a name ("Model 3") must stand whole in one place, or "Model 4 > Battery"
+/// over "lasts 3 hours" would name Model 3.
 fn named_at(thing: &str, text: &str, quote: &str) -> bool {
-    if records::mentions(thing, quote) || records::mentions(thing, records::heading_of(text)) {
+    let heading = records::heading_of(text);
+    if records::mentions(thing, quote) || records::mentions(thing, heading) {
+        return true;
+    }
+    if quantity::names_in(thing).is_empty()
+        && records::mentions(thing, &format!("{heading}\n{quote}"))
+    {
         return true;
     }
     let lines: Vec<&str> = text.lines().collect();
@@ -245,6 +254,10 @@ fn named_at(thing: &str, text: &str, quote: &str) -> bool {
     let is_row = |l: &str| l.contains('|');
     if !is_row(lines[at]) {
         return false;
+    }
+    // A cell quoted alone ("64") stands for its row, as a quote of the whole row would.
+    if records::mentions(thing, lines[at]) {
+        return true;
     }
     let mut top = at;
     while top > 0 && is_row(lines[top - 1]) {
