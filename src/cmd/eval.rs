@@ -52,10 +52,24 @@ impl Case for Asked {
         Judged {
             label: if score.correct { "ok  " } else { "MISS" }.to_string(),
             latency_ms: score.latency_ms,
-            details: Vec::new(),
+            details: details(&score, answer),
             verdict: score,
         }
     }
+}
+
+/// Lines under a question's progress line: the facts a wrong answer lacks, what the plan's
+/// checks changed or refused (renamed things, figures the question gives, dropped formulas,
+/// failed steps) and the answer's notes (dropped values, refusals), so a run's log says why an
+/// answer is what it is without re-asking with `--trace`.
+fn details(score: &Score, answer: &Answer) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !score.correct && !score.missing.is_empty() {
+        lines.push(format!("missing: {}", score.missing.join(", ")));
+    }
+    lines.extend(answer.plan.problems.iter().map(|p| format!("plan: {p}")));
+    lines.extend(answer.notes.iter().map(|n| format!("note: {n}")));
+    lines.iter().map(|l| l.replace('\n', " ")).collect()
 }
 
 pub async fn run(args: Args, config: Config, shutdown: CancellationToken) -> Result<ExitCode> {

@@ -531,6 +531,14 @@ async fn eval_report_is_written_and_shown_at_eval() {
     let printed: Value = serde_json::from_str(&ok(&out)).unwrap();
     let summary = &printed["summary"];
     assert_eq!(summary["questions"], 2, "{summary}");
+    // Under each question's progress line, why its answer is what it is: q51 asks about a
+    // model no page names, refused by code with that note.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.lines()
+            .any(|l| l.trim_start().starts_with("note: no passage names Tern 5")),
+        "{log}"
+    );
     for key in [
         "retrieval_recall",
         "citation_precision",

@@ -251,17 +251,10 @@ fn named_at(thing: &str, text: &str, quote: &str) -> bool {
     let Some(at) = lines.iter().position(|l| flatten(l).contains(&quoted)) else {
         return false;
     };
-    let is_row = |l: &str| l.contains('|');
-    if !is_row(lines[at]) {
+    if !lines[at].contains('|') {
         return false;
     }
     // A cell quoted alone ("64") stands for its row, as a quote of the whole row would.
-    if records::mentions(thing, lines[at]) {
-        return true;
-    }
-    let mut top = at;
-    while top > 0 && is_row(lines[top - 1]) {
-        top -= 1;
-    }
-    records::mentions(thing, lines[top])
+    records::mentions(thing, lines[at])
+        || table_header(&lines[..at]).is_some_and(|h| records::mentions(thing, h))
 }
