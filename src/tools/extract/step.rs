@@ -98,32 +98,33 @@ async fn extract_step(
     let (mut values, mut notes) = read(&passages, about, fields, ctx).await?;
     // A fact the first passages do not state may be in a table row that names the thing
     // further down the ranking: a long table's one row is a small part of its chunk, so the
-    // chunk ranks low for "<thing> <attribute>". Those passages are read once more.
+    // chunk ranks low for "<thing> <attribute>". Those passages are read once more; if that
+    // fails (the store or the model), the step keeps what it read and says so.
     if let Some(thing) = about {
         let unread: Vec<FieldSpec> = fields
             .iter()
             .filter(|f| values.get(&f.name).is_none_or(Option::is_none))
             .cloned()
             .collect();
-        let more = if unread.is_empty() {
-            Vec::new()
-        } else {
-            rows_naming(thing, &unread, &ids, rt).await?
-        };
-        if !more.is_empty() {
-            let (found, more_notes) = read(&passages_of(&more, rt), about, &unread, ctx).await?;
-            notes.extend(more_notes);
-            for (name, value) in found {
-                if let Some(v) = value {
-                    notes.push(format!(
-                        "{name}: read from {}, a table row naming {thing} that the search ranked \
-                         below the passages read first",
-                        v.passage
-                    ));
-                    values.insert(name, Some(v));
+        if !unread.is_empty() {
+            match read_rows_naming(thing, &unread, &ids, ctx).await {
+                Ok((found, more_notes)) => {
+                    notes.extend(more_notes);
+                    for (name, value) in found {
+                        if let Some(v) = value {
+                            notes.push(format!(
+                                "{name}: read from {}, a table row naming {thing} that the \
+                                 search ranked below the passages read first",
+                                v.passage
+                            ));
+                            values.insert(name, Some(v));
+                        }
+                    }
                 }
+                Err(e) => notes.push(format!(
+                    "looking for {thing}'s unread facts in table rows further down failed: {e}"
+                )),
             }
-            ids.extend(more);
         }
     }
     let evidence_of = |p: &str| {
@@ -172,12 +173,12 @@ async fn extract_step(
 }
 
 /// Hits of a wider search than the step's own whose table has a row that `thing` names in its
-/// first cell, not among the passages already read (`read`), at most `extract_passages` of
+/// first cell, not among the passages already read (`read_first`), at most `extract_passages` of
 /// them, as evidence ids.
 async fn rows_naming(
     thing: &str,
     fields: &[FieldSpec],
-    read: &[usize],
+    read_first: &[usize],
     rt: &Runtime<'_>,
 ) -> Result<Vec<usize>, ToolError> {
     let attributes: Vec<String> = fields.iter().map(|f| f.name.replace('_', " ")).collect();
@@ -198,7 +199,7 @@ async fn rows_naming(
     let mut out = Vec::new();
     for hit in hits.iter().filter(|h| names_a_row(thing, &h.text)) {
         let e = rt.evidence.add(hit);
-        if !read.contains(&e) && !out.contains(&e) {
+        if !read_first.contains(&e) && !out.contains(&e) {
             out.push(e);
         }
         if out.len() >= rt.extract_passages {
@@ -215,6 +216,21 @@ fn names_a_row(thing: &str, text: &str) -> bool {
         .filter(|l| l.trim_start().starts_with('|') && !is_separator_row(l))
         .filter_map(|l| records::cells(l).into_iter().next())
         .any(|first| records::names(thing, &first).is_some())
+}
+
+/// `fields` read from the table rows naming `thing` that a wider search finds beyond the
+/// passages already read (`rows_naming`); nothing when there are none.
+async fn read_rows_naming(
+    thing: &str,
+    fields: &[FieldSpec],
+    read_first: &[usize],
+    ctx: &Ctx<'_, '_>,
+) -> Result<(BTreeMap<String, Option<Extracted>>, Vec<String>), ToolError> {
+    let more = rows_naming(thing, fields, read_first, ctx.rt).await?;
+    if more.is_empty() {
+        return Ok(Default::default());
+    }
+    read(&passages_of(&more, ctx.rt), Some(thing), fields, ctx).await
 }
 
 /// The passages of these evidence ids, as the extractor reads them.

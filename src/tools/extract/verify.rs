@@ -232,10 +232,10 @@ pub(in crate::tools) fn check(
 
 /// Whether `thing` is named where `quote` stands in `text`: in the quote, in the passage's
 /// heading (its first line up to ": "), in the table row the quote is (part of), or in that
-/// table's header row. A thing of plain words ("spare battery pack") may be named by the heading and the
-/// quote together ("Battery" over "Spare packs are sold for $79"), the way a section names
-/// its subject once; a name ("Model 3") must stand whole in one place, or "Model 4 > Battery"
-/// over "lasts 3 hours" would name Model 3.
+/// table's header row. A thing of plain words ("spare battery pack") may be named by the
+/// heading and the quote together ("Battery" over "Spare packs are sold for $79"), the way a
+/// section names its subject once; a name ("Model 3") must stand whole in one place, or
+/// "Model 4 > Battery" over "lasts 3 hours" would name Model 3.
 fn named_at(thing: &str, text: &str, quote: &str) -> bool {
     let heading = records::heading_of(text);
     if records::mentions(thing, quote) || records::mentions(thing, heading) {
