@@ -30,24 +30,12 @@ impl Tool for Search {
 }
 
 async fn search_step(query: &str, rt: &Runtime<'_>) -> Result<StepOutput, ToolError> {
-    let run = |q: String| async move {
-        search::search(
-            rt.embedder,
-            rt.store,
-            &q,
-            rt.search_k,
-            rt.prefetch,
-            rt.access.clone(),
-        )
-        .await
-        .map_err(|e| ToolError::Failed {
-            tool: "search",
-            message: e.to_string(),
-        })
-    };
-    let mut lists = vec![run(query.to_string()).await?];
+    let mut lists = vec![rt.search(query, rt.search_k, "search").await?];
     if let Some(previous) = rt.conversation.as_deref() {
-        lists.push(run(format!("{previous} {query}")).await?);
+        lists.push(
+            rt.search(&format!("{previous} {query}"), rt.search_k, "search")
+                .await?,
+        );
     }
     let hits = names_first(query, search::fuse(lists, rt.search_k));
     Ok(StepOutput::Search {

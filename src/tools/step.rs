@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::compare::Comparison;
 use super::extract::Extracted;
-use super::{Registry, tidy};
+use super::{Registry, ToolError, tidy};
 use crate::agent::Observer;
 use crate::agent::ledger::Ledger;
 use crate::dates;
@@ -147,6 +147,31 @@ pub struct Runtime<'a> {
     /// its query and the two rankings are fused, so a follow-up whose rewrite lost the
     /// subject ("how long does the certificate last?") still finds the earlier topic's pages.
     pub conversation: Option<String>,
+}
+
+impl Runtime<'_> {
+    /// The `k` best hits of a hybrid search of the wiki as this run may read it; a failure is
+    /// reported as the calling `tool`'s.
+    pub async fn search(
+        &self,
+        query: &str,
+        k: usize,
+        tool: &'static str,
+    ) -> Result<Vec<Hit>, ToolError> {
+        crate::search::search(
+            self.embedder,
+            self.store,
+            query,
+            k,
+            self.prefetch,
+            self.access.clone(),
+        )
+        .await
+        .map_err(|e| ToolError::Failed {
+            tool,
+            message: e.to_string(),
+        })
+    }
 }
 
 pub type ExtractorFuture<'a> = std::pin::Pin<

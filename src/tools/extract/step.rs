@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{ExtractArgs, Extracted, Extractor, FieldKind, FieldSpec, Passage};
 use crate::ingest::chunker::is_separator_row;
-use crate::search;
 use crate::tools::records;
 use crate::tools::step::{Fact, Runtime, StepOutput, clip, page_name, ref_step};
 use crate::tools::{Ctx, Tool, ToolError, ToolKind};
@@ -183,19 +182,7 @@ async fn rows_naming(
 ) -> Result<Vec<usize>, ToolError> {
     let attributes: Vec<String> = fields.iter().map(|f| f.name.replace('_', " ")).collect();
     let query = format!("{thing} {}", attributes.join(" "));
-    let hits = search::search(
-        rt.embedder,
-        rt.store,
-        &query,
-        ROW_POOL,
-        rt.prefetch,
-        rt.access.clone(),
-    )
-    .await
-    .map_err(|e| ToolError::Failed {
-        tool: "extract",
-        message: e.to_string(),
-    })?;
+    let hits = rt.search(&query, ROW_POOL, "extract").await?;
     let mut out = Vec::new();
     for hit in hits.iter().filter(|h| names_a_row(thing, &h.text)) {
         let e = rt.evidence.add(hit);
