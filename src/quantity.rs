@@ -383,6 +383,23 @@ impl Quantity {
         let outside = format!("{}{}", &text[..span.start], &text[span.end..]);
         (!outside.chars().any(char::is_alphanumeric)).then(|| q.clone())
     }
+
+    /// The one figure a table cell or label states first, with words after it that qualify
+    /// it ("1.5 m onto concrete", "$79 each", "19 hours (typical use)"): nothing but
+    /// punctuation before it, no other figure in the text, and a unit written with it unless
+    /// punctuation follows ("47 (max)"), so "5 business days" is no bare 5. What `parse`
+    /// reads, it reads too.
+    pub fn leading(text: &str) -> Option<Quantity> {
+        let text = strip_citations(text);
+        let found = figures(&text);
+        let [(q, span)] = found.as_slice() else {
+            return None;
+        };
+        let before = &text[..span.start];
+        let after = text[span.end..].trim_start();
+        let qualified = q.unit.is_some() || !after.starts_with(char::is_alphanumeric);
+        (!before.chars().any(char::is_alphanumeric) && qualified).then(|| q.clone())
+    }
 }
 
 /// The figures of `text`: each number with the unit written right after it ("19 hours",

@@ -936,7 +936,9 @@ impl<'a> Planner<'a> {
             let outcome = serde_json::from_str::<slots::Slots>(text.trim())
                 .map_err(|e| PlanError(format!("the answer is not valid JSON: {e}")))
                 .and_then(|s| {
-                    let (s, mut renamed) = slots::named_as_asked(s, question);
+                    let (s, mut renamed) = slots::distinct_facts(s);
+                    let (s, more) = slots::named_as_asked(s, question);
+                    renamed.extend(more);
                     let (s, given) = slots::given_figures(s, question);
                     renamed.extend(given);
                     slots::check_things(&s, &known)?;

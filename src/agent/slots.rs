@@ -344,6 +344,72 @@ pub fn given_figures(slots: Slots, question: &str) -> (Slots, Vec<String>) {
     (slots, notes)
 }
 
+/// The slots with each fact listed once: a small planner often writes the same fact (thing
+/// and attribute) several times, and each copy would be one more field for the extractor to
+/// read. The formula's references to a copy point at the first one, and the facts after it
+/// are renumbered. Unchanged when the formula cannot be read (`build` reports that).
+pub fn distinct_facts(slots: Slots) -> (Slots, Vec<String>) {
+    let key = |f: &FactSlot| (f.thing.trim().to_lowercase(), slug(&f.attribute));
+    let mut kept: Vec<usize> = Vec::new();
+    // For each fact (0-based), the kept fact it is (0-based, in the kept list).
+    let mut at: Vec<usize> = Vec::new();
+    for (i, f) in slots.facts.iter().enumerate() {
+        match kept.iter().position(|&k| key(&slots.facts[k]) == key(f)) {
+            Some(p) => at.push(p),
+            None => {
+                at.push(kept.len());
+                kept.push(i);
+            }
+        }
+    }
+    if kept.len() == slots.facts.len() {
+        return (slots, Vec::new());
+    }
+    let Ok(toks) = tokens(&slots.formula) else {
+        return (slots, Vec::new());
+    };
+    let formula = if slots.formula.trim().is_empty() {
+        String::new()
+    } else {
+        toks.iter()
+            .map(|t| match t {
+                Token::Number(x) => x.to_string(),
+                Token::Op(c) => c.to_string(),
+                Token::Fact(n) => match n.checked_sub(1).and_then(|i| at.get(i)) {
+                    Some(p) => format!("f{}", p + 1),
+                    // A reference to no fact stays as written; `build` reports it.
+                    None => format!("f{n}"),
+                },
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let notes = slots
+        .facts
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !kept.contains(i))
+        .map(|(i, f)| {
+            format!(
+                "f{} repeats f{} ({} of {}); read once",
+                i + 1,
+                at[i] + 1,
+                f.attribute.trim(),
+                f.thing.trim()
+            )
+        })
+        .collect();
+    let facts = kept.iter().map(|&k| slots.facts[k].clone()).collect();
+    (
+        Slots {
+            things: slots.things,
+            facts,
+            formula,
+        },
+        notes,
+    )
+}
+
 /// The name words of a text, each word of a name on its own ("Brook Lane" -> "brook", "lane").
 fn name_words(text: &str) -> impl Iterator<Item = String> {
     quantity::names_in(text)
@@ -1107,6 +1173,51 @@ mod tests {
             kind,
             unit: unit.into(),
         }
+    }
+
+    #[test]
+    fn a_fact_written_twice_is_read_once() {
+        let cap = fact(
+            "Brindle works",
+            "design capacity",
+            FieldKind::Number,
+            "m³/day",
+        );
+        let out = fact(
+            "Brindle works",
+            "average output",
+            FieldKind::Number,
+            "m³/day",
+        );
+        let slots = Slots {
+            things: vec!["Brindle works".into()],
+            facts: vec![
+                cap.clone(),
+                out.clone(),
+                out.clone(),
+                cap.clone(),
+                out.clone(),
+            ],
+            formula: "f4 / f1 * 100 + f2 - f3".into(),
+        };
+        let (s, notes) = distinct_facts(slots);
+        assert_eq!(s.facts, vec![cap.clone(), out.clone()]);
+        assert_eq!(s.formula, "f1 / f1 * 100 + f2 - f2");
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(notes[0].starts_with("f3 repeats f2"), "{notes:?}");
+        // Distinct facts, or a formula that cannot be read, are left as they are.
+        let slots = Slots {
+            things: vec!["Brindle works".into()],
+            facts: vec![cap.clone(), out.clone()],
+            formula: "f2 / f1".into(),
+        };
+        assert_eq!(distinct_facts(slots.clone()), (slots, Vec::new()));
+        let unreadable = Slots {
+            things: vec!["Brindle works".into()],
+            facts: vec![cap.clone(), cap.clone()],
+            formula: "f1 ^^ f2".into(),
+        };
+        assert_eq!(distinct_facts(unreadable.clone()).0, unreadable);
     }
 
     /// The steps for two things read and compared.

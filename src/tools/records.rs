@@ -259,7 +259,7 @@ fn singular(word: &str) -> String {
 fn value_of(record: &Record, kind: FieldKind) -> Option<(Value, Option<String>)> {
     match kind {
         FieldKind::Number => {
-            let q = Quantity::parse(&record.cell)?;
+            let q = Quantity::leading(&record.cell)?;
             let unit = q.unit.map(|u| quantity::canonical(&u));
             Some((json!(q.value), unit.or_else(|| record.label_unit.clone())))
         }
@@ -805,6 +805,31 @@ mod tests {
             None
         );
         assert_eq!(value_of(&rec("01:00", None), FieldKind::Number), None);
+        // Words after a figure with its unit qualify it; without a unit they may be the unit.
+        assert_eq!(
+            value_of(&rec("2.5 m onto steel", None), FieldKind::Number),
+            Some((json!(2.5), Some("m".into())))
+        );
+        assert_eq!(
+            value_of(&rec("$45 each", None), FieldKind::Number),
+            Some((json!(45.0), Some("USD".into())))
+        );
+        assert_eq!(
+            value_of(&rec("12 (peak)", Some("kW")), FieldKind::Number),
+            Some((json!(12.0), Some("kW".into())))
+        );
+        for cell in [
+            "6 working days",
+            "Every 3 years",
+            "2 of 4 pumps",
+            "10.4-inch, 2000 px",
+        ] {
+            assert_eq!(
+                value_of(&rec(cell, None), FieldKind::Number),
+                None,
+                "{cell}"
+            );
+        }
         assert_eq!(
             value_of(&rec("14 November 2025", None), FieldKind::Date),
             Some((json!("2025-11-14"), None))
