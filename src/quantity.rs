@@ -375,13 +375,9 @@ impl Quantity {
     /// One number with at most a known unit or currency sign and nothing else ("$1,199",
     /// "19 h", "10.1-inch", "12%"); None for words, names or several numbers.
     pub fn parse(text: &str) -> Option<Quantity> {
-        let text = strip_citations(text);
-        let found = figures(&text);
-        let [(q, span)] = found.as_slice() else {
-            return None;
-        };
-        let outside = format!("{}{}", &text[..span.start], &text[span.end..]);
-        (!outside.chars().any(char::is_alphanumeric)).then(|| q.clone())
+        let (q, before, after) = Self::sole(text)?;
+        let words = |t: &str| t.chars().any(char::is_alphanumeric);
+        (!words(&before) && !words(&after)).then_some(q)
     }
 
     /// The one figure a table cell or label states first, with words after it that qualify
@@ -390,15 +386,25 @@ impl Quantity {
     /// punctuation follows ("47 (max)"), so "5 business days" is no bare 5. What `parse`
     /// reads, it reads too.
     pub fn leading(text: &str) -> Option<Quantity> {
+        let (q, before, after) = Self::sole(text)?;
+        let qualified = q.unit.is_some() || !after.trim_start().starts_with(char::is_alphanumeric);
+        (!before.chars().any(char::is_alphanumeric) && qualified).then_some(q)
+    }
+
+    /// The one figure of `text` (markers stripped) with the text before and after it; None
+    /// for no figure or several.
+    fn sole(text: &str) -> Option<(Quantity, String, String)> {
         let text = strip_citations(text);
-        let found = figures(&text);
-        let [(q, span)] = found.as_slice() else {
+        let mut found = figures(&text);
+        if found.len() != 1 {
             return None;
-        };
-        let before = &text[..span.start];
-        let after = text[span.end..].trim_start();
-        let qualified = q.unit.is_some() || !after.starts_with(char::is_alphanumeric);
-        (!before.chars().any(char::is_alphanumeric) && qualified).then(|| q.clone())
+        }
+        let (q, span) = found.remove(0);
+        Some((
+            q,
+            text[..span.start].to_string(),
+            text[span.end..].to_string(),
+        ))
     }
 }
 

@@ -306,18 +306,10 @@ pub fn given_figures(slots: Slots, question: &str) -> (Slots, Vec<String>) {
     }
     // The formula with each replaced fact written as its number and the others renumbered.
     let gone = |n: usize| pairs.iter().find(|(m, ..)| *m == n);
-    let formula = toks
-        .iter()
-        .map(|t| match t {
-            Token::Number(x) => x.to_string(),
-            Token::Op(c) => c.to_string(),
-            Token::Fact(n) => match gone(*n) {
-                Some((_, x, _)) => x.to_string(),
-                None => format!("f{}", n - pairs.iter().filter(|(m, ..)| m < n).count()),
-            },
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let formula = rewritten(&toks, |n| match gone(n) {
+        Some((_, x, _)) => x.to_string(),
+        None => format!("f{}", n - pairs.iter().filter(|(m, ..)| *m < n).count()),
+    });
     let notes = pairs
         .iter()
         .map(|(n, _, shown)| {
@@ -368,22 +360,11 @@ pub fn distinct_facts(slots: Slots) -> (Slots, Vec<String>) {
     let Ok(toks) = tokens(&slots.formula) else {
         return (slots, Vec::new());
     };
-    let formula = if slots.formula.trim().is_empty() {
-        String::new()
-    } else {
-        toks.iter()
-            .map(|t| match t {
-                Token::Number(x) => x.to_string(),
-                Token::Op(c) => c.to_string(),
-                Token::Fact(n) => match n.checked_sub(1).and_then(|i| at.get(i)) {
-                    Some(p) => format!("f{}", p + 1),
-                    // A reference to no fact stays as written; `build` reports it.
-                    None => format!("f{n}"),
-                },
-            })
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let formula = rewritten(&toks, |n| match n.checked_sub(1).and_then(|i| at.get(i)) {
+        Some(p) => format!("f{}", p + 1),
+        // A reference to no fact stays as written; `build` reports it.
+        None => format!("f{n}"),
+    });
     let notes = slots
         .facts
         .iter()
@@ -408,6 +389,18 @@ pub fn distinct_facts(slots: Slots) -> (Slots, Vec<String>) {
         },
         notes,
     )
+}
+
+/// A formula's tokens written out again, each fact reference (its number) as `fact` writes it.
+fn rewritten(toks: &[Token], fact: impl Fn(usize) -> String) -> String {
+    toks.iter()
+        .map(|t| match t {
+            Token::Number(x) => x.to_string(),
+            Token::Op(c) => c.to_string(),
+            Token::Fact(n) => fact(*n),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The name words of a text, each word of a name on its own ("Brook Lane" -> "brook", "lane").
